@@ -1,0 +1,5 @@
+"""Allow `python -m stackgen`."""
+
+from stackgen.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""The project's own error types; the CLI turns them into exit codes and messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a spec, located by file, line and spec path."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class StackgenError(Exception):
+    """Base class: an error stackgen reports to the user without a traceback."""
+
+    exit_code = 1
+
+
+class SpecError(StackgenError):
+    """The spec is invalid; carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(StackgenError):
+    """A bad command line or environment (e.g. the output path is a file)."""
+
+    exit_code = 2
+
+
+class ToolMissingError(StackgenError):
+    """A validator (promtool, amtool) is not installed."""
+
+    exit_code = 1

@@ -1,0 +1,96 @@
+"""Serialisation shared by the renderers: data in, deterministic commented YAML/JSON out.
+
+Values always go through a real serialiser (yaml/json), never string formatting, so a
+name with a quote or a newline stays data. Comments are the only free text we add, and
+`comment()` keeps user text on comment lines.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from stackgen import conventions
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, insertion order, literal blocks for multi-line strings."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        # Indent list items under their key: easier to read than PyYAML's default.
+        super().increase_indent(flow, False)
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if (
+        "\n" in value
+        and all(ch.isprintable() or ch == "\n" for ch in value)
+        and not value.endswith(" ")
+        and "\n " not in value
+        and not value.startswith(" ")
+    ):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def yaml_text(data: Any) -> str:
+    return yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1000,
+        default_flow_style=False,
+    )
+
+
+def comment(text: str, width: int = 96) -> str:
+    """`# ` lines; newlines in user text cannot escape the comment."""
+    lines = []
+    for paragraph in str(text).splitlines() or [""]:
+        wrapped = textwrap.wrap(paragraph, width=width, break_long_words=False, break_on_hyphens=False) or [""]
+        lines.extend(wrapped)
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
+
+
+def header(source: str, purpose: str) -> str:
+    return comment(conventions.HEADER.format(source=source)) + comment(purpose) + "\n"
+
+
+def yaml_document(head: str, sections: Iterable[tuple[str | None, dict[str, Any]]]) -> str:
+    """Top-level keys dumped one section at a time, each under its own comment."""
+    parts = [head]
+    for note, section in sections:
+        if note:
+            parts.append(comment(note))
+        parts.append(yaml_text(section))
+        parts.append("\n")
+    return "".join(parts).rstrip("\n") + "\n"
+
+
+def yaml_list(key: str, items: Iterable[tuple[str | None, Any]]) -> str:
+    """`key:` followed by list items, each with its own comment above it."""
+    parts = [f"{key}:\n"]
+    empty = True
+    for note, item in items:
+        empty = False
+        if note:
+            parts.append(textwrap.indent(comment(note), "  "))
+        parts.append(textwrap.indent(yaml_text([item]), "  "))
+    if empty:
+        return f"{key}: []\n"
+    return "".join(parts)
+
+
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

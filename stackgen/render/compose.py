@@ -1,0 +1,262 @@
+"""docker-compose.yml: every component with healthchecks, ordering, limits and secure defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackgen import conventions as cv
+from stackgen.durations import format_duration
+from stackgen.model import Spec
+from stackgen.render.common import header, yaml_document
+from stackgen.render.prometheus import OPTIONAL_JOBS
+from stackgen.versions import IMAGES
+
+COMPOSE_FILE = "docker-compose.yml"
+GRAFANA_PASSWORD_SECRET = "grafana_admin_password"
+HOME_DASHBOARD = "/var/lib/grafana/dashboards/SLOs/stackgen-slo-overview.json"
+
+# (cpus, memory) limits per service: sized for a small single-host stack.
+LIMITS = {
+    "prometheus": ("2", "2g"),
+    "alertmanager": ("0.5", "256m"),
+    "grafana": ("1", "512m"),
+    "loki": ("2", "2g"),
+    "promtail": ("0.5", "256m"),
+    "alloy": ("1", "512m"),
+    "node-exporter": ("0.25", "128m"),
+    "cadvisor": ("0.5", "256m"),
+}
+
+
+def _wget(port: int, path: str) -> dict[str, Any]:
+    return {
+        "test": ["CMD", "wget", "-qO-", f"http://127.0.0.1:{port}{path}"],
+        "interval": "15s",
+        "timeout": "5s",
+        "retries": 5,
+        "start_period": "20s",
+    }
+
+
+def _tcp(port: int) -> dict[str, Any]:
+    # Images without wget/curl (Promtail, Alloy) still ship bash.
+    return {
+        "test": ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
+        "interval": "15s",
+        "timeout": "5s",
+        "retries": 5,
+        "start_period": "20s",
+    }
+
+
+def _ports(spec: Spec, name: str) -> list[str]:
+    bind = dict(spec.stack.publish).get(name, "127.0.0.1")
+    if bind == "none":
+        return []
+    return [f"{bind}:{cv.port_of(spec.stack, name)}:{cv.COMPONENTS[name]}"]
+
+
+def _base(spec: Spec, name: str, depends: list[str]) -> dict[str, Any]:
+    service: dict[str, Any] = {"image": IMAGES[name], "restart": "unless-stopped"}
+    if depends:
+        service["depends_on"] = {d: {"condition": "service_healthy"} for d in depends}
+    cpus, memory = LIMITS.get(name, ("0.25", "128m"))
+    service["deploy"] = {"resources": {"limits": {"cpus": cpus, "memory": memory}}}
+    service["security_opt"] = ["no-new-privileges:true"]
+    service["networks"] = ["observability"]
+    return service
+
+
+def services(spec: Spec) -> dict[str, dict[str, Any]]:
+    stack = spec.stack
+    out: dict[str, dict[str, Any]] = {}
+
+    prom = _base(spec, "prometheus", ["alertmanager"])
+    command = [
+        "--config.file=/etc/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/prometheus",
+        f"--storage.tsdb.retention.time={format_duration(stack.metrics_retention)}",
+        f"--web.external-url=http://localhost:{cv.port_of(stack, 'prometheus')}",
+    ]
+    if stack.lifecycle_api:
+        command.append("--web.enable-lifecycle")
+    prom.update(
+        command=command,
+        user="65534:65534",
+        volumes=["./prometheus:/etc/prometheus:ro", "prometheus-data:/prometheus"],
+        ports=_ports(spec, "prometheus"),
+        healthcheck=_wget(9090, "/-/ready"),
+    )
+    out["prometheus"] = prom
+
+    am = _base(spec, "alertmanager", [])
+    secret_names = sorted({s for r in spec.receivers for s in r.secret_files})
+    am.update(
+        command=[
+            "--config.file=/etc/alertmanager/alertmanager.yml",
+            "--storage.path=/alertmanager",
+        ],
+        user="65534:65534",
+        volumes=["./alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
+        ports=_ports(spec, "alertmanager"),
+        healthcheck=_wget(9093, "/-/ready"),
+    )
+    if secret_names:
+        am["secrets"] = secret_names
+    out["alertmanager"] = am
+
+    loki = _base(spec, "loki", ["alertmanager"])
+    loki.update(
+        command=["-config.file=/etc/loki/loki.yml"],
+        user="10001:10001",
+        volumes=[
+            "./loki/loki.yml:/etc/loki/loki.yml:ro",
+            "./loki/rules:/etc/loki/rules:ro",
+            "loki-data:/loki",
+        ],
+        ports=_ports(spec, "loki"),
+        healthcheck={
+            "test": ["CMD", "/usr/bin/loki", "-health"],
+            "interval": "15s",
+            "timeout": "5s",
+            "retries": 5,
+            "start_period": "30s",
+        },
+    )
+    out["loki"] = loki
+
+    agent = spec.logs.agent
+    log_agent = _base(spec, agent, ["loki"])
+    # The agent reads the Docker socket (read-only; still root-equivalent, so it is the one
+    # service that runs as root) and the host's log files.
+    mounts = [
+        "/var/run/docker.sock:/var/run/docker.sock:ro",
+        "/var/log:/var/log:ro",
+        "/etc/machine-id:/etc/machine-id:ro",
+    ]
+    if agent == "promtail":
+        log_agent.update(
+            command=["-config.file=/etc/promtail/promtail.yml"],
+            volumes=[
+                "./promtail/promtail.yml:/etc/promtail/promtail.yml:ro",
+                *mounts,
+                "promtail-data:/var/lib/promtail",
+            ],
+            healthcheck=_tcp(9080),
+        )
+    else:
+        log_agent.update(
+            command=[
+                "run",
+                "--server.http.listen-addr=0.0.0.0:12345",
+                "--storage.path=/var/lib/alloy",
+                "/etc/alloy/config.alloy",
+            ],
+            volumes=[
+                "./alloy/config.alloy:/etc/alloy/config.alloy:ro",
+                *mounts,
+                "alloy-data:/var/lib/alloy",
+            ],
+            healthcheck=_tcp(12345),
+        )
+    out[agent] = log_agent
+
+    grafana = _base(spec, "grafana", ["prometheus", "loki", "alertmanager"])
+    grafana.update(
+        user="472",
+        environment={
+            "GF_SECURITY_ADMIN_USER": "${GRAFANA_ADMIN_USER:-admin}",
+            "GF_SECURITY_ADMIN_PASSWORD__FILE": f"/run/secrets/{GRAFANA_PASSWORD_SECRET}",
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_SECURITY_DISABLE_GRAVATAR": "true",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": HOME_DASHBOARD,
+            "GF_SERVER_ROOT_URL": stack.grafana_url,
+        },
+        secrets=[GRAFANA_PASSWORD_SECRET],
+        volumes=[
+            "./grafana/provisioning:/etc/grafana/provisioning:ro",
+            "./grafana/dashboards:/var/lib/grafana/dashboards:ro",
+            "grafana-data:/var/lib/grafana",
+        ],
+        ports=_ports(spec, "grafana"),
+        healthcheck=_wget(3000, "/api/health"),
+    )
+    out["grafana"] = grafana
+
+    node = _base(spec, "node-exporter", [])
+    node.update(
+        command=["--path.rootfs=/host"],
+        user="65534:65534",
+        pid="host",
+        volumes=["/:/host:ro,rslave"],
+        healthcheck=_wget(9100, "/metrics"),
+    )
+    out["node-exporter"] = node
+
+    cadvisor = _base(spec, "cadvisor", [])
+    # Not privileged: some per-container disk metrics are missing without it (documented).
+    cadvisor.update(
+        volumes=[
+            "/:/rootfs:ro",
+            "/var/run:/var/run:ro",
+            "/sys:/sys:ro",
+            "/var/lib/docker/:/var/lib/docker:ro",
+        ],
+        healthcheck=_wget(8080, "/healthz"),
+    )
+    out["cadvisor"] = cadvisor
+
+    for name in OPTIONAL_JOBS:
+        if name in stack.optional_services:
+            extra = _base(spec, name, [])
+            extra["user"] = "65534:65534"
+            extra["ports"] = _ports(spec, name) if name in ("pushgateway", "blackbox-exporter") else []
+            extra["healthcheck"] = _wget(cv.COMPONENTS[name], "/metrics")
+            if not extra["ports"]:
+                del extra["ports"]
+            out[name] = extra
+    for service in out.values():
+        if "ports" in service and not service["ports"]:
+            del service["ports"]
+    return out
+
+
+def render(spec: Spec) -> dict[str, str]:
+    svc = services(spec)
+    volumes = sorted(
+        {v.split(":")[0] for s in svc.values() for v in s.get("volumes", []) if not v.startswith(("./", "/"))}
+    )
+    secret_names = sorted({s for r in spec.receivers for s in r.secret_files})
+    secrets: dict[str, Any] = {name: {"file": f"./secrets/{name}"} for name in secret_names}
+    secrets[GRAFANA_PASSWORD_SECRET] = {"environment": "GRAFANA_ADMIN_PASSWORD"}
+    head = header(
+        spec.source_file,
+        f"The {spec.stack.name} observability stack. Start: `stackgen up` or "
+        "`docker compose up -d` (set GRAFANA_ADMIN_PASSWORD first; see .env.example). "
+        "Reload Prometheus config: `docker compose kill -s HUP prometheus`.",
+    )
+    text = yaml_document(
+        head,
+        [
+            (
+                f"Project name, so volumes and containers are prefixed with {spec.stack.name}.",
+                {"name": spec.stack.name},
+            ),
+            (
+                "Services. Only Grafana is published beyond 127.0.0.1 unless the spec says otherwise.",
+                {"services": svc},
+            ),
+            (
+                "Data lives in named volumes; configs are mounted read-only from this directory.",
+                {"volumes": {v: {} for v in volumes}},
+            ),
+            ("One private network for the stack.", {"networks": {"observability": {}}}),
+            (
+                "Secrets are files under ./secrets/ (not committed) or environment variables.",
+                {"secrets": secrets},
+            ),
+        ],
+    )
+    return {COMPOSE_FILE: text}

@@ -1,0 +1,240 @@
+"""Loki 3 single-binary config and its ruler's LogQL alert rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackgen import conventions as cv
+from stackgen.durations import format_duration
+from stackgen.model import LogAlert, Spec
+from stackgen.render.common import header, yaml_document, yaml_list
+
+LOKI_CONFIG = "loki/loki.yml"
+# auth_enabled: false makes Loki single-tenant with the tenant id "fake"; the ruler reads
+# rule files from <rules_directory>/<tenant>/.
+TENANT = "fake"
+LOKI_RULES = f"loki/rules/{TENANT}/logs.rules.yml"
+
+# Built-in log alerts: (LogQL line filter, summary, default per-second threshold, severity, category).
+BUILTIN_LOG_ALERTS: dict[str, tuple[str, str, float, str, str]] = {
+    "error_rate": (
+        '| json | level=~"(?i)error|fatal|critical"',
+        "error log lines",
+        1.0,
+        "warning",
+        "logs",
+    ),
+    "auth_failures": (
+        '|~ "(?i)(authentication failed|invalid credentials|login failed|unauthorized|401)"',
+        "failed authentications",
+        0.5,
+        "warning",
+        "security",
+    ),
+    "panics": (
+        '|~ "(panic:|goroutine [0-9]+ \\\\[running\\\\]|Traceback \\\\(most recent call last\\\\)|FATAL)"',
+        "panics or crashes",
+        0.001,
+        "critical",
+        "logs",
+    ),
+    "db_errors": (
+        '|~ "(?i)(connection refused|too many connections|could not connect to server|'
+        'deadlock detected|connection reset by peer).*(postgres|mysql|database|db)"',
+        "database connection errors",
+        0.1,
+        "warning",
+        "logs",
+    ),
+}
+ALERT_NAMES = {
+    "error_rate": "LogErrorRateHigh",
+    "auth_failures": "AuthFailureSpike",
+    "panics": "ApplicationPanic",
+    "db_errors": "DatabaseConnectionErrors",
+}
+
+
+def paths(spec: Spec) -> dict[str, str]:
+    if spec.stack.target == "docker":
+        return {"prefix": "/loki", "rules": "/etc/loki/rules"}
+    return {"prefix": f"{spec.stack.data_dir}/loki", "rules": f"{spec.stack.data_dir}/loki-rules"}
+
+
+def storage_sections(spec: Spec) -> dict[str, Any]:
+    logs = spec.logs
+    p = paths(spec)
+    common: dict[str, Any] = {
+        "path_prefix": p["prefix"],
+        "replication_factor": 1,
+        "ring": {"kvstore": {"store": "inmemory"}},
+    }
+    settings = dict(logs.storage)
+    if logs.storage_type == "filesystem":
+        common["storage"] = {
+            "filesystem": {
+                "chunks_directory": f"{p['prefix']}/chunks",
+                "rules_directory": p["rules"],
+            }
+        }
+    elif logs.storage_type == "s3":
+        s3: dict[str, Any] = {
+            "bucketnames": settings["bucket"],
+            "region": settings.get("region", "us-east-1"),
+            "s3forcepathstyle": True,
+        }
+        if settings.get("endpoint"):
+            s3["endpoint"] = settings["endpoint"]
+        if settings.get("insecure"):
+            s3["insecure"] = True
+        # Credentials come from the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or an IAM role.
+        common["storage"] = {"s3": s3}
+    else:
+        common["storage"] = {"gcs": {"bucket_name": settings["bucket"]}}
+    return common
+
+
+def limits(spec: Spec) -> dict[str, Any]:
+    logs = spec.logs
+    ingestion = dict(logs.ingestion)
+    out: dict[str, Any] = {
+        "retention_period": format_duration(logs.retention),
+        "ingestion_rate_mb": ingestion.get("rate_mb", 8),
+        "ingestion_burst_size_mb": ingestion.get("burst_mb", 16),
+        "per_stream_rate_limit": f"{ingestion.get('per_stream_rate_mb', 3)}MB",
+        "per_stream_rate_limit_burst": f"{ingestion.get('per_stream_burst_mb', 15)}MB",
+        "max_label_names_per_series": ingestion.get("max_label_names_per_series", 15),
+        "reject_old_samples": True,
+        "reject_old_samples_max_age": "168h",
+        "allow_structured_metadata": True,
+    }
+    if logs.retention_overrides:
+        out["retention_stream"] = [
+            {"selector": sel, "priority": prio, "period": format_duration(period)}
+            for sel, period, prio in logs.retention_overrides
+        ]
+    return out
+
+
+def config(spec: Spec) -> str:
+    p = paths(spec)
+    port = cv.port_of(spec.stack, "loki") if spec.stack.target == "host" else cv.COMPONENTS["loki"]
+    sections: list[tuple[str | None, dict[str, Any]]] = [
+        (
+            "auth_enabled is stated, not defaulted: false = single tenant ('fake'). Loki has no users of its "
+            "own; keep its port on 127.0.0.1 or behind an authenticating proxy.",
+            {"auth_enabled": False},
+        ),
+        (
+            "HTTP and gRPC listeners.",
+            {
+                "server": {
+                    "http_listen_address": "0.0.0.0" if spec.stack.target == "docker" else "127.0.0.1",
+                    "http_listen_port": port,
+                    "grpc_listen_port": 9096,
+                    "log_level": "info",
+                }
+            },
+        ),
+        (
+            "Single binary: one replica, in-memory ring, storage shared by every component.",
+            {"common": storage_sections(spec)},
+        ),
+        (
+            "TSDB index, schema v13, 24h index period (retention needs 24h).",
+            {
+                "schema_config": {
+                    "configs": [
+                        {
+                            "from": "2024-04-01",
+                            "store": "tsdb",
+                            "object_store": spec.logs.storage_type,
+                            "schema": "v13",
+                            "index": {"prefix": "index_", "period": "24h"},
+                        }
+                    ]
+                }
+            },
+        ),
+        (
+            "Compactor: applies retention and deletes; deletes are tracked in the same object store.",
+            {
+                "compactor": {
+                    "working_directory": f"{p['prefix']}/compactor",
+                    "compaction_interval": "10m",
+                    "retention_enabled": True,
+                    "retention_delete_delay": "2h",
+                    "retention_delete_worker_count": 150,
+                    "delete_request_store": spec.logs.storage_type,
+                }
+            },
+        ),
+        (
+            f"Retention {format_duration(spec.logs.retention)} by default, per-stream overrides, ingestion limits.",
+            {"limits_config": limits(spec)},
+        ),
+        (
+            "Ruler: LogQL alert rules from rules/fake/, alerts to Alertmanager like metric alerts.",
+            {
+                "ruler": {
+                    "alertmanager_url": f"http://{cv.address(spec.stack, 'alertmanager')}",
+                    "enable_alertmanager_v2": True,
+                    "enable_api": True,
+                    "storage": {"type": "local", "local": {"directory": p["rules"]}},
+                    "rule_path": f"{p['prefix']}/rules-temp",
+                    "ring": {"kvstore": {"store": "inmemory"}},
+                }
+            },
+        ),
+        ("No usage reporting to Grafana Labs.", {"analytics": {"reporting_enabled": False}}),
+    ]
+    return yaml_document(header(spec.source_file, f"Loki 3 (single binary) for stack {spec.stack.name}."), sections)
+
+
+def log_alerts(spec: Spec) -> list[LogAlert]:
+    alerts = []
+    for key, settings_pairs in spec.logs.builtin_alerts:
+        settings = dict(settings_pairs)
+        line_filter, what, threshold, severity, category = BUILTIN_LOG_ALERTS[key]
+        per_second = settings.get("per_second", threshold)
+        expr = f'sum by (service) (rate({{service=~".+"}} {line_filter} [5m])) > {per_second}'
+        alerts.append(
+            LogAlert(
+                ALERT_NAMES[key],
+                expr,
+                int(settings.get("for_seconds", 0)) or 300,
+                settings.get("severity", severity),
+                category,
+                None,
+                f"{{{{ $labels.service }}}}: {what} above {per_second}/s",
+            )
+        )
+    alerts.extend(spec.logs.custom_alerts)
+    return alerts
+
+
+def rules(spec: Spec) -> str:
+    team_of = {s.name: s.team for s in spec.services}
+    items = []
+    for alert in log_alerts(spec):
+        labels = {"severity": alert.severity, "category": alert.category}
+        if alert.service:
+            labels["service"] = alert.service
+            labels["team"] = team_of[alert.service]
+        rule: dict[str, Any] = {"alert": alert.name, "expr": alert.expr}
+        if alert.for_:
+            rule["for"] = format_duration(alert.for_)
+        rule["labels"] = labels
+        rule["annotations"] = {"summary": alert.summary}
+        items.append(rule)
+    group = {"name": "stackgen:logs", "rules": items}
+    head = header(
+        spec.source_file,
+        "Loki ruler rules (LogQL). Same severity/category/team labels as metric "
+        "alerts, so Alertmanager routes them alike.",
+    )
+    return head + yaml_list("groups", [("Log-based alerts.", group)])
+
+
+def render(spec: Spec) -> dict[str, str]:
+    return {LOKI_CONFIG: config(spec), LOKI_RULES: rules(spec)}

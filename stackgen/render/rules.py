@@ -1,0 +1,346 @@
+"""Prometheus rule files: SLO recording and burn-rate alert rules per service, stack rules."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from stackgen import conventions as cv
+from stackgen import slo_math
+from stackgen.durations import format_duration
+from stackgen.model import SLO, Service, Spec, Tier
+from stackgen.render.common import header, yaml_list
+from stackgen.render.sli import bad_and_total
+from stackgen.slo_math import num
+
+MAX_GROUP_RULES = 20  # Mimir's default per-group cap; Prometheus has none, but big groups hurt.
+ABSENT_FOR = 600
+BUDGET_LOW_FOR = 900
+
+
+def template_safe(text: str) -> str:
+    """User text inside an annotation, escaped so Prometheus' templating prints it verbatim."""
+    return re.sub(r"\{\{|\}\}", lambda m: '{{ "' + m.group(0) + '" }}', text)
+
+
+def window_range(window: int) -> str:
+    """Range for sum_over_time over base samples: one second short of the window, so it holds
+    exactly window/B samples in Prometheus 2 (closed ranges) and 3 (left-open ranges)."""
+    return format_duration(window - 1)
+
+
+def slo_labels(slo: SLO) -> dict[str, str]:
+    return {cv.LABEL_SERVICE: slo.service, cv.LABEL_SLO: slo.name, cv.LABEL_TEAM: slo.team}
+
+
+def budget_query(slo: SLO) -> str:
+    selector = f'{cv.BUDGET_REMAINING}{{service="{slo.service}",slo="{slo.name}"}}'
+    return "{{ with query `" + selector + "` }}{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}"
+
+
+def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
+    stack = spec.stack
+    bad, total = bad_and_total(slo.sli, stack.base_window)
+    sel = cv.slo_matchers(slo)
+    rules: list[dict[str, Any]] = [
+        {"record": cv.bad_rate(stack), "expr": bad, "labels": slo_labels(slo)},
+        {"record": cv.total_rate(stack), "expr": total, "labels": slo_labels(slo)},
+    ]
+    for window in slo.windows:
+        rng = window_range(window)
+        rules.append(
+            {
+                "record": cv.error_ratio(window),
+                # Ratio of sums over the base series; "> 0" drops quiet windows (no NaN, no page).
+                "expr": f"sum_over_time({cv.bad_rate(stack)}{sel}[{rng}])\n/\n"
+                f"(sum_over_time({cv.total_rate(stack)}{sel}[{rng}]) > 0)",
+                # Labels repeat the series' own: they make each rule distinct to promtool's linter.
+                "labels": slo_labels(slo),
+            }
+        )
+    rules.append(
+        {
+            "record": cv.BUDGET_REMAINING,
+            "expr": f"1 - {cv.error_ratio(slo.period)}{sel} / {num(slo.budget)}",
+            "labels": slo_labels(slo),
+        }
+    )
+    return rules
+
+
+def burn_alert(spec: Spec, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -> dict[str, Any]:
+    sel = cv.slo_matchers(slo)
+    b = num(slo.budget)
+    r = num(tier.burn_rate)
+    share = slo_math.tidy(tier.budget_share * 100)
+    period = format_duration(slo.period)
+    description = (
+        f"The {slo.name} SLO of {slo.service} (objective {slo.objective}% over {period}) is burning its "
+        f'error budget {{{{ $value | printf "%.1f" }}}}x as fast as sustainable over the last {tier.short}, '
+        f"and faster than {r}x over the last {tier.long} too. At {r}x, {num(share)}% of the {period} budget is "
+        f"gone within {tier.long}. Budget left: {budget_query(slo)}."
+    )
+    if slo.description:
+        description += " SLO: " + template_safe(slo.description)
+    return {
+        "alert": cv.burn_alert_name(tier),
+        # $value is the short-window burn rate: it says whether the burn is still going on.
+        "expr": f"(\n  {cv.error_ratio(tier.short_window)}{sel} / {b} > {r}\nand\n"
+        f"  {cv.error_ratio(tier.long_window)}{sel} / {b} > {r}\n)",
+        "labels": {
+            **slo_labels(slo),
+            "severity": tier.alert_severity,
+            "tier": tier.severity,
+            "category": "slo",
+            "long_window": tier.long,
+            "short_window": tier.short,
+            "impact": tier.impact,
+            **extra_labels,
+        },
+        "annotations": {
+            "summary": f"{slo.service} {slo.name}: error budget burning over {r}x ({tier.long}/{tier.short} "
+            f"windows, {tier.severity})",
+            "description": description,
+            "runbook_url": cv.runbook_url(spec.stack, slo),
+            "dashboard_url": cv.dashboard_url(spec.stack, slo),
+        },
+    }
+
+
+def alert_rules(spec: Spec, service: Service, slo: SLO) -> list[dict[str, Any]]:
+    extra = {k: v for k, v in service.labels}
+    extra.update(dict(slo.labels))
+    sel = cv.slo_matchers(slo)
+    rules = [burn_alert(spec, slo, tier, extra) for tier in slo.tiers]
+    watched = cv.bad_rate(spec.stack) if slo.sli.kind == "raw" else cv.total_rate(spec.stack)
+    rules.append(
+        {
+            "alert": cv.ALERT_ABSENT,
+            "expr": f"absent({watched}{sel})",
+            "for": format_duration(ABSENT_FOR),
+            "labels": {**slo_labels(slo), "severity": "warning", "category": "slo", **extra},
+            "annotations": {
+                "summary": f"{slo.service} {slo.name}: SLI metrics are missing, the SLO is not being evaluated",
+                "description": f"No {watched} series for {slo.service}/{slo.name} for {format_duration(ABSENT_FOR)}: "
+                f"the SLI's source metrics vanished (target down, renamed metric, broken "
+                f"relabelling). Burn-rate alerts for this SLO cannot fire until it is back.",
+                "runbook_url": cv.runbook_url(spec.stack, slo),
+                "dashboard_url": cv.dashboard_url(spec.stack, slo),
+            },
+        }
+    )
+    rules.append(
+        {
+            "alert": cv.ALERT_BUDGET_LOW,
+            "expr": f"{cv.BUDGET_REMAINING}{sel} < {num(slo.budget_low)}",
+            "for": format_duration(BUDGET_LOW_FOR),
+            "labels": {**slo_labels(slo), "severity": "info", "category": "budget", **extra},
+            "annotations": {
+                "summary": f"{slo.service} {slo.name}: less than {num(slo.budget_low * 100)}% of the error budget left",
+                "description": f"{{{{ $value | humanizePercentage }}}} of the {format_duration(slo.period)} "
+                f"error budget is left. Consider slowing risky changes to {slo.service}.",
+                "runbook_url": cv.runbook_url(spec.stack, slo),
+                "dashboard_url": cv.dashboard_url(spec.stack, slo),
+            },
+        }
+    )
+    return rules
+
+
+def info_rules(slo: SLO) -> list[dict[str, Any]]:
+    """Series dashboards read: burn rates, objective, budget, period, alert thresholds."""
+    sel = cv.slo_matchers(slo)
+    labels = slo_labels(slo)
+    rules: list[dict[str, Any]] = [
+        {
+            "record": cv.burn_rate(w),
+            "expr": f"{cv.error_ratio(w)}{sel} / {num(slo.budget)}",
+            "labels": labels,
+        }
+        for w in slo.windows
+    ]
+    rules.append({"record": cv.OBJECTIVE, "expr": f"vector({num(slo.objective / 100)})", "labels": labels})
+    rules.append({"record": cv.ERROR_BUDGET, "expr": f"vector({num(slo.budget)})", "labels": labels})
+    rules.append({"record": cv.PERIOD, "expr": f"vector({slo.period})", "labels": labels})
+    for tier in slo.tiers:
+        rules.append(
+            {
+                "record": cv.TIER_THRESHOLD,
+                "expr": f"vector({num(tier.burn_rate)})",
+                "labels": {
+                    **labels,
+                    "tier": tier.severity,
+                    "long_window": tier.long,
+                    "short_window": tier.short,
+                },
+            }
+        )
+    return rules
+
+
+def slo_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
+    """Rule groups for one SLO, each with the comment that explains it."""
+    recordings = recording_rules(spec, slo)
+    alerts = alert_rules(spec, service, slo)
+    base = format_duration(spec.stack.base_window)
+    tiers = ", ".join(f"{t.severity} {t.long}/{t.short} > {num(t.burn_rate)}x" for t in slo.tiers)
+    head = (
+        f"SLO {slo.service}/{slo.name}: {slo.objective}% over {format_duration(slo.period)} "
+        f"(error budget {num(slo.budget)}), SLI kind {slo.sli.kind}. Bad and total event rates are "
+        f"recorded every {base} over {base}; every window is a ratio of sums of those two series. "
+        f"Ranges are one second short of each window (e.g. [59m59s] for 1h) so they hold exactly "
+        f"window/{base} base samples in Prometheus 2 (closed ranges) and 3 (left-open ranges). "
+        f"Alerts: {tiers}."
+    )
+    groups: list[tuple[str, dict[str, Any]]] = []
+    name = f"slo:{slo.service}:{slo.name}"
+    if len(recordings) + len(alerts) <= MAX_GROUP_RULES:
+        # One group: alerts see this cycle's ratios (rules in a group run in order).
+        groups.append((head, {"name": name, "rules": recordings + alerts}))
+    else:
+        groups.append((head, {"name": f"{name}:sli", "rules": recordings}))
+        groups.append(
+            (
+                "Alerts read the ratios recorded above (up to one evaluation later).",
+                {"name": f"{name}:alerts", "rules": alerts},
+            )
+        )
+    groups.append(
+        (
+            f"Dashboard series for {slo.service}/{slo.name}: burn rate per window, objective, "
+            "budget, period and alert thresholds.",
+            {"name": f"{name}:info", "rules": info_rules(slo)},
+        )
+    )
+    return groups
+
+
+def service_rules(spec: Spec, service: Service) -> str:
+    groups: list[tuple[str | None, dict[str, Any]]] = []
+    for slo in service.slos:
+        groups.extend(slo_groups(spec, service, slo))
+    head = header(
+        spec.source_file,
+        f"SLO rules of service {service.name} (team {service.team}). "
+        "Unit tests: ../tests/" + cv.rules_test_file(service.name).split("/")[-1],
+    )
+    return head + yaml_list("groups", groups)
+
+
+def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
+    rules = []
+    for level in spec.routing.escalation:
+        after = format_duration(level.after)
+        rules.append(
+            {
+                "alert": f"EscalationLevel{level.level}",
+                # Critical alerts only, and never an escalation of an escalation.
+                "expr": 'ALERTS{alertstate="firing", severity="critical", escalation_level=""}',
+                "for": after,
+                "labels": {
+                    "escalation_level": str(level.level),
+                    "escalated_alertname": "{{ $labels.alertname }}",
+                },
+                "annotations": {
+                    "summary": f"Escalation to level {level.level}: {{{{ $labels.alertname }}}} has been firing for "
+                    f"{after}",
+                    "description": f"{{{{ $labels.alertname }}}} ({{{{ $labels.service }}}} {{{{ $labels.slo }}}}) is "
+                    f"still firing after {after} without being resolved; level {level.level} is "
+                    "notified.",
+                },
+            }
+        )
+    if not rules:
+        return []
+    return [
+        (
+            "Escalation: Alertmanager has no timed escalation, so each level is an alert on ALERTS that "
+            "fires when a critical alert has been firing for the level's delay; routing sends it on.",
+            {"name": "stackgen:escalation", "rules": rules},
+        )
+    ]
+
+
+def stack_rules(spec: Spec) -> str:
+    groups: list[tuple[str | None, dict[str, Any]]] = []
+    health: list[dict[str, Any]] = [
+        {
+            "alert": cv.ALERT_WATCHDOG,
+            "expr": "vector(1)",
+            "labels": {"severity": "none", "category": "platform"},
+            "annotations": {
+                "summary": "Always firing: proves the alerting pipeline works end to end",
+                "description": "This alert always fires. The dead-man's switch receiver expects it; when it "
+                "stops arriving, Prometheus, Alertmanager or the path between them is broken.",
+            },
+        }
+    ]
+    for service in spec.services:
+        if not service.jobs:
+            continue
+        jobs = "|".join(re.escape(j) for j in service.jobs)
+        health.append(
+            {
+                "alert": cv.ALERT_SERVICE_DOWN,
+                "expr": f'max(up{{job=~"{jobs}"}}) == 0',
+                "for": "2m",
+                "labels": {
+                    "severity": "critical",
+                    "category": "platform",
+                    "service": service.name,
+                    "team": service.team,
+                },
+                "annotations": {
+                    "summary": f"{service.name} is down: no target of job(s) {', '.join(service.jobs)} answers scrapes",
+                    "description": f"Every target of {service.name} has failed its scrapes for 2m. Its SLO alerts "
+                    "are inhibited while this fires.",
+                },
+            }
+        )
+    groups.append(
+        (
+            "Stack health: the Watchdog (dead-man's switch) and one ServiceDown alert per service.",
+            {"name": "stackgen:health", "rules": health},
+        )
+    )
+    groups.append(
+        (
+            "The monitoring stack watching itself.",
+            {
+                "name": "stackgen:meta",
+                "rules": [
+                    {
+                        "alert": "PrometheusRuleEvaluationFailures",
+                        "expr": "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
+                        "for": "5m",
+                        "labels": {"severity": "warning", "category": "platform"},
+                        "annotations": {
+                            "summary": "Prometheus fails to evaluate rules: SLO alerts may be blind",
+                            "description": "{{ $value }} rule evaluation failures in the last 5m "
+                            "({{ $labels.rule_group }}).",
+                        },
+                    },
+                    {
+                        "alert": "AlertmanagerNotificationsFailing",
+                        "expr": "increase(alertmanager_notifications_failed_total[5m]) > 0",
+                        "for": "5m",
+                        "labels": {"severity": "warning", "category": "platform"},
+                        "annotations": {
+                            "summary": "Alertmanager cannot deliver notifications via {{ $labels.integration }}",
+                            "description": "{{ $value }} failed notifications in the last 5m: check the receiver's "
+                            "secret file and endpoint.",
+                        },
+                    },
+                ],
+            },
+        )
+    )
+    groups.extend(escalation_rules(spec))
+    head = header(spec.source_file, "Stack-wide rules: watchdog, service-down, self-monitoring, escalation.")
+    return head + yaml_list("groups", groups)
+
+
+def render(spec: Spec) -> dict[str, str]:
+    files = {cv.rules_file(s.name): service_rules(spec, s) for s in spec.services}
+    files[cv.STACK_RULES] = stack_rules(spec)
+    return files

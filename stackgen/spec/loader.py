@@ -1,0 +1,325 @@
+"""Load slos.yaml: safe YAML with limits, schema check, every error with file, line and path."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from stackgen.errors import Problem, SpecError
+
+SCHEMA_PATH = Path(__file__).with_name("slos.schema.json")
+SUPPORTED_VERSIONS = ("stackgen/v1",)
+
+# Limits that make hostile input fail fast instead of eating memory or the stack.
+MAX_SPEC_BYTES = 4 * 1024 * 1024
+MAX_NODES = 500_000  # nodes after alias expansion: stops "billion laughs"
+MAX_DEPTH = 40
+
+# Keys that would put a secret inline; the message points at the *_file form.
+INLINE_SECRET_KEYS = {
+    "routing_key": "routing_key_file",
+    "service_key": "routing_key_file",
+    "api_url": "api_url_file",
+    "api_key": "api_key_file",
+    "auth_password": "auth_password_file",
+    "password": "auth_password_file",
+    "credentials": "credentials_file",
+    "token": "credentials_file",
+    "webhook_url": "url with credentials_file",
+}
+
+
+def format_path(parts: tuple[str | int, ...]) -> str:
+    """('services', 0, 'slos', 1, 'objective') -> 'services[0].slos[1].objective'."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class LoadedSpec:
+    """Plain data of a spec plus where each path came from, for error messages."""
+
+    data: dict[str, Any]
+    file: str
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+
+    def line_of(self, path: tuple[str | int, ...]) -> int:
+        """Line of the nearest located ancestor of path (1-based; 0 if unknown)."""
+        parts = tuple(path)
+        while parts:
+            if parts in self.lines:
+                return self.lines[parts]
+            parts = parts[:-1]
+        return self.lines.get((), 1)
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> Problem:
+        return Problem(self.file, self.line_of(path), format_path(path), message)
+
+
+class _Walk:
+    """Walks the composed YAML node graph, recording lines and enforcing limits."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.count = 0
+        self.lines: dict[tuple[str | int, ...], int] = {}
+        self.problems: list[Problem] = []
+
+    def visit(self, node: Node, path: tuple[str | int, ...], depth: int) -> None:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(
+                [
+                    Problem(
+                        self.file,
+                        node.start_mark.line + 1,
+                        format_path(path),
+                        f"the document expands to more than {MAX_NODES} nodes "
+                        "(YAML aliases multiplying?); simplify the spec",
+                    )
+                ]
+            )
+        if depth > MAX_DEPTH:
+            raise SpecError(
+                [
+                    Problem(
+                        self.file,
+                        node.start_mark.line + 1,
+                        format_path(path),
+                        f"nested deeper than {MAX_DEPTH} levels; no stackgen spec needs that",
+                    )
+                ]
+            )
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    self.problems.append(
+                        Problem(
+                            self.file,
+                            line,
+                            format_path((*path, key)),
+                            f"duplicate key (first defined on line {seen[key]}); keep one",
+                        )
+                    )
+                seen[key] = line
+                self.lines[(*path, key)] = line
+                self.visit(value_node, (*path, key), depth + 1)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                self.visit(item, (*path, index), depth + 1)
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    """Read and check a spec file; raises SpecError with every problem found."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Problem(name, 0, "", "file not found; pass --spec PATH or create slos.yaml")]) from None
+    except OSError as err:
+        raise SpecError([Problem(name, 0, "", f"cannot read: {err.strerror}")]) from None
+    return load_spec_text(raw, name)
+
+
+def load_spec_text(raw: bytes | str, name: str = "slos.yaml") -> LoadedSpec:
+    """Parse spec text: YAML -> located plain data -> schema check -> version check."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(
+            [
+                Problem(
+                    name,
+                    0,
+                    "",
+                    f"the spec is {size} bytes; the limit is {MAX_SPEC_BYTES} "
+                    "(split very large estates into several stacks)",
+                )
+            ]
+        )
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as err:
+        raise SpecError([Problem(name, 0, "", f"not UTF-8 text (byte {err.start}); save it as UTF-8")]) from None
+
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise SpecError([Problem(name, 1, "", "the file is empty; start from the README's example spec")])
+            walk = _Walk(name)
+            walk.visit(node, (), 0)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else 0
+        what = " ".join(x for x in (err.context, err.problem) if x)
+        raise SpecError([Problem(name, line, "", f"YAML syntax error: {what}; fix the YAML")]) from None
+    except yaml.YAMLError as err:
+        raise SpecError([Problem(name, 0, "", f"YAML error: {err}")]) from None
+    except RecursionError:
+        raise SpecError([Problem(name, 0, "", "nested too deeply to parse; no stackgen spec needs that")]) from None
+
+    if not isinstance(data, dict):
+        kind = type(data).__name__ if data is not None else "nothing"
+        raise SpecError(
+            [
+                Problem(
+                    name,
+                    1,
+                    "",
+                    f"the top level must be a mapping (version:, stack:, ...), found {kind}",
+                )
+            ]
+        )
+
+    spec = LoadedSpec(data=data, file=name, lines=walk.lines)
+    problems = list(walk.problems)
+    version = data.get("version")
+    if version is not None and version not in SUPPORTED_VERSIONS:
+        problems.append(
+            spec.problem(
+                ("version",),
+                f"unknown version {version!r}; this stackgen reads {', '.join(SUPPORTED_VERSIONS)}",
+            )
+        )
+    problems += schema_problems(spec)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_problems(spec: LoadedSpec) -> list[Problem]:
+    """Every schema violation, translated into a message a user can act on."""
+    problems = []
+    for error in _validator().iter_errors(spec.data):
+        problems.extend(_translate(spec, error))
+    return problems
+
+
+def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    """For if/then and allOf wrappers, report the concrete failures underneath."""
+    if error.context:
+        leaves = []
+        for sub in error.context:
+            leaves.extend(_leaf_errors(sub))
+        return leaves
+    return [error]
+
+
+def _translate(spec: LoadedSpec, error: jsonschema.ValidationError) -> list[Problem]:
+    out = []
+    for leaf in _leaf_errors(error):
+        path = tuple(leaf.absolute_path)
+        for message, extra in _messages(leaf):
+            out.append(spec.problem((*path, *extra), message))
+    return out
+
+
+def _messages(error: jsonschema.ValidationError) -> list[tuple[str, tuple[Any, ...]]]:
+    v, value = error.validator, error.instance
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    if v == "additionalProperties" and isinstance(value, dict):
+        allowed = sorted(k for k in (schema.get("properties") or {}))
+        patterns = schema.get("patternProperties") or {}
+        extras = [k for k in value if k not in allowed and not any(re.search(p, str(k)) for p in patterns)]
+        result = []
+        for key in extras:
+            if key in INLINE_SECRET_KEYS:
+                hint = (
+                    f"secrets are never written inline: put the value in a file under secrets/ "
+                    f"and name it with {INLINE_SECRET_KEYS[key]}"
+                )
+                result.append((f"inline secret {key!r} is not allowed; {hint}", (key,)))
+            else:
+                where = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+                result.append((f"unknown key {key!r}{where}", (key,)))
+        return result
+    if v == "required":
+        missing = [k for k in schema.get("required", []) if isinstance(value, dict) and k not in value]
+        return [(f"missing required key {k!r}", ()) for k in missing]
+    if v == "exclusiveMaximum":
+        return [(f"must be below {schema['exclusiveMaximum']:g}, got {value!r}", ())]
+    if v == "exclusiveMinimum":
+        return [(f"must be above {schema['exclusiveMinimum']:g}, got {value!r}", ())]
+    if v == "maximum":
+        return [(f"must be at most {schema['maximum']:g}, got {value!r}", ())]
+    if v == "minimum":
+        return [(f"must be at least {schema['minimum']:g}, got {value!r}", ())]
+    if v == "pattern":
+        hint = schema.get("description") or f"must match {schema['pattern']}"
+        return [(f"{value!r} is not valid: {hint}", ())]
+    if v == "enum":
+        return [(f"{value!r} is not one of: {', '.join(map(str, schema['enum']))}", ())]
+    if v == "type":
+        expected = schema["type"]
+        return [(f"must be {_article(expected)}, got {_kind(value)}", ())]
+    if v in ("minItems", "maxItems", "maxProperties", "minProperties", "maxLength", "minLength"):
+        limit = schema[v]
+        what = {
+            "minItems": f"needs at least {limit} item(s)",
+            "maxItems": f"allows at most {limit} items",
+            "minProperties": f"needs at least {limit} key(s)",
+            "maxProperties": f"allows at most {limit} key(s)",
+            "maxLength": f"is longer than {limit} characters",
+            "minLength": f"needs at least {limit} character(s)",
+        }[v]
+        if v == "maxProperties" and "sli" in [str(p) for p in error.absolute_path][-1:]:
+            what = "must name exactly one SLI kind (events, latency, availability or raw)"
+        return [(what, ())]
+    if v == "uniqueItems":
+        return [("has duplicate items; list each once", ())]
+    if v == "propertyNames":
+        return [(f"{value!r}: key names must match {schema.get('pattern', '')}", ())]
+    return [(error.message, ())]
+
+
+def _article(kind: str | list[str]) -> str:
+    kinds = kind if isinstance(kind, list) else [kind]
+    words = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "number": "a number",
+        "integer": "a whole number",
+        "boolean": "true or false",
+    }
+    return " or ".join(words.get(k, k) for k in kinds)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__) + f" ({value!r:.40})"

@@ -1,0 +1,101 @@
+"""The real tools judge the rendered default stack: promtool, amtool, the compose-spec schema."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
+
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.tools
+
+
+def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def test_promtool_check_config(rendered: Path) -> None:
+    promtool = require_tool("promtool")
+    proc = run([promtool, "check", "config", "prometheus/prometheus.yml"], cwd=rendered)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+
+
+def test_promtool_check_rules(rendered: Path) -> None:
+    promtool = require_tool("promtool")
+    files = sorted(str(p) for p in (rendered / "prometheus/rules").glob("*.rules.yml"))
+    assert len(files) >= 2
+    proc = run([promtool, "check", "rules", *files])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_amtool_check_config(rendered: Path) -> None:
+    amtool = require_tool("amtool")
+    proc = run([amtool, "check-config", str(rendered / "alertmanager/alertmanager.yml")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_compose_file_validates_against_compose_spec(rendered: Path) -> None:
+    schema = get_builtin_schema("vendor.compose-spec")
+    data = yaml.safe_load((rendered / "docker-compose.yml").read_text())
+    errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(data))
+    assert not errors, [e.message for e in errors]
+
+
+def test_compose_schema_check_can_fail() -> None:
+    schema = get_builtin_schema("vendor.compose-spec")
+    broken = {"services": {"prometheus": {"image": "x", "volume": ["./a:/b"]}}}
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
+
+
+def test_stackgen_validate_passes_on_the_default_stack(rendered: Path) -> None:
+    require_tool("promtool")
+    require_tool("amtool")
+    from tests.conftest import DEFAULT_SPEC
+
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "stackgen",
+            "validate",
+            "--spec",
+            str(DEFAULT_SPEC),
+            "--out",
+            str(rendered),
+        ]
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout
+
+
+def test_stackgen_validate_fails_on_a_broken_rule(tmp_path: Path, rendered: Path) -> None:
+    require_tool("promtool")
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(rendered, out)
+    rules = out / "prometheus/rules/stack.rules.yml"
+    rules.write_text(rules.read_text().replace("expr: vector(1)", "expr: vector(1"))
+    from tests.conftest import DEFAULT_SPEC
+
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "stackgen",
+            "validate",
+            "--spec",
+            str(DEFAULT_SPEC),
+            "--out",
+            str(out),
+        ]
+    )
+    assert proc.returncode == 1
+    assert "FAIL promtool check rules" in proc.stdout
