@@ -86,12 +86,28 @@ def port_of(stack: Stack, component: str) -> int:
     return dict(stack.ports).get(component, COMPONENTS[component])
 
 
-def rules_file(service: str) -> str:
-    return f"prometheus/rules/slo-{service}.rules.yml"
+# Rules: one directory per service, one file per SLO (recordings and alerts), plus one
+# file of dashboard series per SLO. Small files keep promtool unit tests fast: a test
+# loads only the SLO it tests.
+def rules_file(slo: SLO) -> str:
+    return f"prometheus/rules/{slo.service}/{slo.name}.rules.yml"
 
 
-def rules_test_file(service: str) -> str:
-    return f"prometheus/tests/slo-{service}.test.yml"
+def info_rules_file(slo: SLO) -> str:
+    return f"prometheus/rules/{slo.service}/{slo.name}.dashboard.rules.yml"
+
+
+def alerts_test_file(slo: SLO) -> str:
+    return f"prometheus/tests/{slo.service}/{slo.name}.test.yml"
+
+
+def recording_test_file(slo: SLO) -> str:
+    return f"prometheus/tests/{slo.service}/{slo.name}.recording.test.yml"
+
+
+def rule_file_globs(services: list[str]) -> list[str]:
+    """prometheus.yml rule_files: Prometheus allows a wildcard only in the last path element."""
+    return ["rules/*.rules.yml", *(f"rules/{service}/*.rules.yml" for service in services)]
 
 
 STACK_RULES = "prometheus/rules/stack.rules.yml"

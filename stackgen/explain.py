@@ -57,4 +57,4 @@ def explain_text(spec: Spec) -> str:
 
 def _human(seconds: Decimal) -> str:
     whole = int(seconds.to_integral_value())
-    return f"{whole}s" if whole < 120 else f"{format_duration(whole - whole % 60)} ({whole}s)"
+    return f"{whole}s" if whole < 120 else f"{format_duration(whole)} ({whole}s)"

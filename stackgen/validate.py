@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +42,7 @@ def promtool_results(out: Path) -> list[Result]:
             cwd=out,
         )
     ]
-    rule_files = sorted(str(p.relative_to(out)) for p in (out / "prometheus/rules").glob("*.rules.yml"))
+    rule_files = sorted(str(p.relative_to(out)) for p in (out / "prometheus/rules").rglob("*.rules.yml"))
     if rule_files:
         results.append(
             _run(
@@ -49,15 +51,14 @@ def promtool_results(out: Path) -> list[Result]:
                 cwd=out,
             )
         )
-    tests = sorted(str(p.relative_to(out / "prometheus")) for p in (out / "prometheus/tests").glob("*.test.yml"))
-    for test in tests:
-        results.append(
-            _run(
-                f"promtool test rules {test}",
-                ["promtool", "test", "rules", test],
-                cwd=out / "prometheus",
-            )
-        )
+    tests = sorted(str(p.relative_to(out / "prometheus")) for p in (out / "prometheus/tests").rglob("*.test.yml"))
+
+    def unit(test: str) -> Result:
+        return _run(f"promtool test rules {test}", ["promtool", "test", "rules", test], cwd=out / "prometheus")
+
+    # Unit tests are CPU-bound and independent: run them on every core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results += pool.map(unit, tests)
     return results
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,16 @@ def load_yaml(text: str) -> object:
 
 def spec_dict() -> dict:  # type: ignore[type-arg]
     return yaml.safe_load(DEFAULT_SPEC.read_text())
+
+
+@pytest.fixture(scope="session")
+def validate_run(rendered: Path) -> subprocess.CompletedProcess[str]:
+    """`stackgen validate` on the default render, once: it runs every generated promtool test."""
+    require_tool("promtool")
+    require_tool("amtool")
+    return subprocess.run(
+        [sys.executable, "-m", "stackgen", "validate", "--spec", str(DEFAULT_SPEC), "--out", str(rendered)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )

@@ -46,7 +46,7 @@ def test_every_artifact_exists(default_files: dict[str, str]) -> None:
         "secrets/README.md",
     ):
         assert path in default_files, path
-    assert any(p.startswith("prometheus/rules/slo-") for p in default_files)
+    assert any(p.startswith("prometheus/rules/api/") for p in default_files)
     assert any(p.startswith("grafana/dashboards/") and p.endswith(".json") for p in default_files)
 
 

@@ -49,7 +49,7 @@ def render(spec: Spec) -> dict[str, str]:
             ]
         }
     }
-    rule_files = {"rule_files": ["rules/*.rules.yml"]}
+    rule_files = {"rule_files": cv.rule_file_globs([s.name for s in spec.services])}
 
     scrape_items: list[tuple[str | None, dict[str, Any]]] = []
     for job in spec.scrape_jobs:

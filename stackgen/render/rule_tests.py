@@ -1,10 +1,993 @@
-"""promtool unit tests generated next to the rules (filled in by the SLO engine)."""
+"""promtool unit tests generated next to the rules: they prove each alert's timing and each
+recording rule's value with the numbers of SLO-MATH.md.
+
+Every expected time and value here comes from the formulas (detection time
+L * r * b / e + B/2, ratio of sums, budget left 1 - ratio/b) applied to a synthetic
+scenario, never from rendering and copying output. Timelines are aligned to the base
+window B (= evaluation interval), and input samples come every B/2, so that rate() and the
+one-second-short sum_over_time ranges give the same values in Prometheus 2 and 3.
+"""
 
 from __future__ import annotations
 
-from stackgen.model import Spec
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import promql_parser
+
+from stackgen import conventions as cv
+from stackgen.durations import format_duration
+from stackgen.model import SLO, Service, Spec, Tier
+from stackgen.promql import WINDOW_PLACEHOLDER
+from stackgen.render import rules as rule_render
+from stackgen.render.common import header, yaml_text
+from stackgen.slo_math import num
+
+COUNTER_START = Decimal(1000)  # counters start high: no reset/zero-clamp corner cases
+EVENTS_PER_STEP = Decimal(100)  # total events per input step
+ABOVE = Decimal("1.1")  # "just above" = 10% above the threshold error ratio
+BELOW = Decimal("0.9")
+
+
+def at(seconds: int) -> str:
+    return format_duration(seconds) if seconds else "0s"
+
+
+# ----------------------------------------------------------------------------------------
+# Synthesising series that match the SLI's selectors
+
+
+def _regex_example(pattern: str) -> str | None:
+    """A short string fully matching pattern (simple regexes only), or None."""
+    import re._parser as sre  # type: ignore[import-not-found]
+
+    def build(parsed: Any) -> str:
+        out = []
+        for op, arg in parsed:
+            name = str(op)
+            if name == "LITERAL":
+                out.append(chr(arg))
+            elif name == "ANY":
+                out.append("0")
+            elif name == "IN":
+                out.append(_from_set(arg))
+            elif name == "BRANCH":
+                out.append(build(arg[1][0]))
+            elif name == "SUBPATTERN":
+                out.append(build(arg[-1]))
+            elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+                low, _high, sub = arg
+                out.append(build(sub) * low)
+            elif name == "AT":
+                continue
+            else:
+                raise ValueError(name)
+        return "".join(out)
+
+    def _from_set(items: Any) -> str:
+        for op, arg in items:
+            name = str(op)
+            if name == "LITERAL":
+                return chr(arg)
+            if name == "RANGE":
+                return chr(arg[0])
+            if name == "CATEGORY":
+                return {"CATEGORY_DIGIT": "0", "CATEGORY_WORD": "a", "CATEGORY_SPACE": " "}.get(str(arg), "a")
+            if name == "NEGATE":
+                return "\x01"
+        return "a"
+
+    try:
+        candidate = build(sre.parse(pattern))
+    except (ValueError, re.error, TypeError, IndexError):
+        return None
+    return candidate if re.fullmatch(pattern, candidate) else None
+
+
+def _satisfies(value: str, op: str, target: str) -> bool:
+    if op == "Equal":
+        return value == target
+    if op == "NotEqual":
+        return value != target
+    if op == "Re":
+        return re.fullmatch(target, value) is not None
+    return re.fullmatch(target, value) is None
+
+
+def _pick(op: str, target: str) -> str | None:
+    if op == "Equal":
+        return target
+    if op == "Re":
+        return _regex_example(target)
+    for candidate in ("stackgen_test", "200", "ok", "x", ""):
+        if _satisfies(candidate, op, target):
+            return candidate
+    return None
+
+
+def _violate(op: str, target: str) -> str | None:
+    opposite = {"Equal": "NotEqual", "NotEqual": "Equal", "Re": "NotRe", "NotRe": "Re"}[op]
+    return _pick(opposite, target)
+
+
+@dataclass(frozen=True)
+class Selector:
+    metric: str
+    matchers: tuple[tuple[str, str, str], ...]  # (label, op, value)
+
+
+def parse_selector(text: str) -> Selector | None:
+    try:
+        node = promql_parser.parse(text)
+    except ValueError:
+        return None
+    if type(node).__name__ != "VectorSelector" or not node.name:
+        return None
+    matchers = tuple(
+        (m.name, str(m.op).split(".")[-1], m.value) for m in node.matchers.matchers if m.name != "__name__"
+    )
+    return Selector(node.name, matchers)
+
+
+_RATED_QUERY = re.compile(
+    r"^\s*(?:sum\s*\(\s*)?(?:rate|increase)\s*\(\s*(?P<selector>.+?)\s*\[\s*\{\{window\}\}\s*\]\s*\)\s*\)?\s*$",
+    re.DOTALL,
+)
+
+
+def counter_selector(text: str) -> Selector | None:
+    """The counter behind an events SLI: a selector, or sum(rate(<selector>[{{window}}]))."""
+    if WINDOW_PLACEHOLDER in text:
+        match = _RATED_QUERY.match(text)
+        if not match or text.count("(") != text.count(")"):
+            return None
+        return parse_selector(match.group("selector"))
+    return parse_selector(text)
+
+
+def labels_for(*selectors: Selector, avoid: Selector | None = None) -> dict[str, str] | None:
+    """Labels matching every selector's matchers and (if given) not matching `avoid`."""
+    labels: dict[str, str] = {}
+    for selector in selectors:
+        for name, op, value in selector.matchers:
+            if name in labels:
+                if not _satisfies(labels[name], op, value):
+                    return None
+                continue
+            picked = _pick(op, value)
+            if picked is None:
+                return None
+            if picked:
+                labels[name] = picked
+    if avoid is not None:
+        extra = [m for m in avoid.matchers if not all(_satisfies(labels.get(m[0], ""), m[1], m[2]) for _ in [0])]
+        if extra:
+            return labels  # already outside avoid
+        for name, op, value in avoid.matchers:
+            bad = _violate(op, value)
+            if bad is None:
+                continue
+            trial = {**labels, name: bad} if bad else {k: v for k, v in labels.items() if k != name}
+            if all(_satisfies(trial.get(n, ""), o, v) for s in selectors for n, o, v in s.matchers):
+                return trial
+        return None
+    return labels
+
+
+def series_name(metric: str, labels: dict[str, str]) -> str:
+    inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return f"{metric}{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# ----------------------------------------------------------------------------------------
+# Scenarios: error ratio as a function of time, turned into input series
+
+
+@dataclass
+class Scenario:
+    """Errors at ratio `error` for input steps ending in (onset, stop]; zero otherwise."""
+
+    step: int
+    end: int
+    onset: int
+    stop: int
+    error: Decimal
+    # Optional traffic shape: (period seconds, busy seconds, busy multiplier) for day/night.
+    busy: tuple[int, int, int] | None = None
+    traffic_factor: dict[int, int] = field(default_factory=dict)
+
+    def steps(self) -> int:
+        return self.end // self.step
+
+    def error_at(self, t: int) -> Decimal:
+        return self.error if self.onset < t <= self.stop else Decimal(0)
+
+    def traffic_at(self, t: int) -> int:
+        if self.busy is None:
+            return 1
+        period, busy, factor = self.busy
+        return factor if ((t - self.step) % period) < busy else 1
+
+
+def _counter(increments: list[Decimal]) -> str:
+    """promtool notation for a counter starting at COUNTER_START with these per-step increments."""
+    parts = [str(COUNTER_START)]
+    value = COUNTER_START
+    i = 0
+    while i < len(increments):
+        inc = increments[i]
+        run = 1
+        while i + run < len(increments) and increments[i + run] == inc:
+            run += 1
+        first = value + inc
+        parts.append(f"{_n(first)}+{_n(inc)}x{run - 1}")
+        value += inc * run
+        i += run
+    return " ".join(parts)
+
+
+def _gauge(values: list[Decimal]) -> str:
+    parts = []
+    i = 0
+    while i < len(values):
+        run = 1
+        while i + run < len(values) and values[i + run] == values[i]:
+            run += 1
+        parts.append(f"{_n(values[i])}x{run - 1}")
+        i += run
+    return " ".join(parts)
+
+
+def _n(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def input_series(slo: SLO, sc: Scenario) -> list[dict[str, str]] | None:
+    """Input series for a scenario, or None when the SLI's selectors cannot be synthesised."""
+    times = [sc.step * k for k in range(1, sc.steps() + 1)]
+    total_inc = [EVENTS_PER_STEP * sc.traffic_at(t) for t in times]
+    bad_inc = [EVENTS_PER_STEP * sc.traffic_at(t) * sc.error_at(t) for t in times]
+    good_inc = [t - b for t, b in zip(total_inc, bad_inc, strict=True)]
+    sli = slo.sli
+    if sli.kind == "events":
+        total_sel = counter_selector(sli.total or "")
+        part_text = sli.bad if sli.bad is not None else sli.good
+        part_sel = counter_selector(part_text or "")
+        if total_sel is None or part_sel is None:
+            return None
+        part_inc = bad_inc if sli.bad is not None else good_inc
+        rest_inc = good_inc if sli.bad is not None else bad_inc
+        if part_sel.metric != total_sel.metric:
+            part_labels = labels_for(part_sel)
+            total_labels = labels_for(total_sel)
+            if part_labels is None or total_labels is None:
+                return None
+            return [
+                {"series": series_name(part_sel.metric, part_labels), "values": _counter(part_inc)},
+                {"series": series_name(total_sel.metric, total_labels), "values": _counter(total_inc)},
+            ]
+        inside = labels_for(total_sel, part_sel)
+        outside = labels_for(total_sel, avoid=part_sel)
+        if inside is None or outside is None or inside == outside:
+            return None
+        return [
+            {"series": series_name(total_sel.metric, inside), "values": _counter(part_inc)},
+            {"series": series_name(total_sel.metric, outside), "values": _counter(rest_inc)},
+        ]
+    if sli.kind == "latency" and not sli.native:
+        selector = parse_selector(f"x{sli.selector or '{}'}")
+        labels = labels_for(selector) if selector else None
+        if labels is None or sli.histogram is None or sli.threshold is None:
+            return None
+        threshold = format(sli.threshold.normalize(), "f")
+        # Integral thresholds are written as Prometheus 3 does ("1.0"); the rule matches both.
+        le = f"{threshold}.0" if "." not in threshold else threshold
+        return [
+            {"series": series_name(f"{sli.histogram}_bucket", {**labels, "le": le}), "values": _counter(good_inc)},
+            {"series": series_name(f"{sli.histogram}_bucket", {**labels, "le": "+Inf"}), "values": _counter(total_inc)},
+            {"series": series_name(f"{sli.histogram}_count", labels), "values": _counter(total_inc)},
+        ]
+    if sli.kind == "availability":
+        selector = parse_selector(f"{sli.metric}{sli.selector or '{}'}")
+        labels = labels_for(selector) if selector else None
+        if labels is None or sli.metric is None or sc.busy is not None:
+            return None
+        values = [Decimal(1)] + [Decimal(1) - sc.error_at(t) for t in times]
+        return [{"series": series_name(sli.metric, labels), "values": _gauge(values)}]
+    return None
+
+
+def testable(slo: SLO) -> bool:
+    probe = Scenario(step=30, end=120, onset=60, stop=120, error=Decimal("0.5"))
+    return input_series(slo, probe) is not None
+
+
+def first_base_sample(slo: SLO, base: int) -> int:
+    """The first evaluation that records a base sample: rate() needs two samples, the
+    availability sample counts need one."""
+    return 0 if slo.sli.kind == "availability" else base
+
+
+# ----------------------------------------------------------------------------------------
+# Expected values from SLO-MATH.md
+
+
+def humanize_percentage(value: Fraction) -> str:
+    """Prometheus' humanizePercentage: Go's fmt.Sprintf("%.4g%%", v*100) (Python's %g agrees)."""
+    return f"{float(value) * 100:.4g}%"
+
+
+def _safe_format(value: Fraction, fmt: str) -> bool:
+    """True when float rounding noise (1e-9 relative) cannot change the formatted text."""
+    x = float(value)
+    delta = abs(x) * 1e-9 + 1e-15
+    return fmt.format(x - delta) == fmt.format(x + delta)
+
+
+def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Fraction:
+    """Error ratio over a window: a ratio of sums of the base samples it holds (SLO-MATH.md).
+    The base sample at time s covers (s - B, s]; a window ending at t holds those in (t - W, t]."""
+    start = max(first_base_sample(slo, base), t - window + base)
+    bad = Fraction(0)
+    total = Fraction(0)
+    for sample in range(start, t + 1, base):
+        weight = Fraction(sc.traffic_at(sample))
+        if sample == 0:
+            # The availability sample at t=0 sees one scrape instead of B/step.
+            weight *= Fraction(sc.step, base)
+        total += weight
+        bad += weight * Fraction(sc.error_at(sample))
+    return bad / total
+
+
+def budget_left(slo: SLO, sc: Scenario, t: int, base: int) -> Fraction:
+    """1 - ratio(period) / b."""
+    return 1 - window_ratio(slo, sc, t, slo.period, base) / Fraction(slo.budget)
+
+
+def short_burn(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> Fraction:
+    """The alert's $value: the short window's burn rate, ratio / b."""
+    return window_ratio(slo, sc, t, tier.short_window, base) / Fraction(slo.budget)
+
+
+def detection(tier: Tier, budget: Decimal, error: Decimal, base: int) -> Fraction:
+    """SLO-MATH.md: L * r * b / e + B/2."""
+    return Fraction(tier.long_window) * Fraction(tier.burn_rate) * Fraction(budget) / Fraction(error) + Fraction(
+        base, 2
+    )
+
+
+def alert_labels(spec: Spec, service: Service, slo: SLO, tier: Tier) -> dict[str, str]:
+    rule = rule_render.burn_alert(spec, slo, tier, {**dict(service.labels), **dict(slo.labels)})
+    return {k: str(v) for k, v in rule["labels"].items()}
+
+
+def expected_annotations(spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budget: Fraction) -> dict[str, str]:
+    """The rule's annotations with its two templated values replaced by the expected ones."""
+    rule = rule_render.burn_alert(spec, slo, tier, {})
+    annotations = dict(rule["annotations"])
+    description = annotations["description"]
+    description = description.replace('{{ $value | printf "%.1f" }}', f"{float(burn):.1f}")
+    description = description.replace(rule_render.budget_query(slo), humanize_percentage(budget))
+    annotations["description"] = _untemplate(description)
+    return annotations
+
+
+def _untemplate(text: str) -> str:
+    """What Prometheus prints for template_safe() text: the escaped braces come out verbatim."""
+    return text.replace('{{ "{{" }}', "{{").replace('{{ "}}" }}', "}}")
+
+
+# ----------------------------------------------------------------------------------------
+# Test groups
+
+
+def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tuple[str, dict[str, Any]]]:
+    """Just above the threshold it fires when predicted and stops after the errors stop; just
+    below it never fires."""
+    base = spec.stack.base_window
+    step = base // 2
+    threshold = tier.burn_rate * slo.budget
+    name = cv.burn_alert_name(tier)
+    labels = alert_labels(spec, service, slo, tier)
+    groups = []
+
+    error = _above(threshold, slo.budget)
+    expect = detection(tier, slo.budget, error, base)
+    # Clean traffic first, long enough that the long window is full when the alert is due
+    # (the formula assumes a full window of good events before the onset).
+    onset = _ceil_to(Fraction(tier.long_window) * (1 - Fraction(threshold) / Fraction(error)), base) + base
+    t_quiet = onset + _floor_to(expect - base, base)
+    t_fire = onset + _ceil_to(expect + base, base)
+    sc = Scenario(step=step, end=0, onset=onset, stop=t_fire, error=error)
+    t_fire = _stable_check_time(slo, tier, sc, t_fire, base)
+    t_stopped = t_fire + tier.short_window + base
+    sc.end = t_stopped + base
+    series = input_series(slo, sc)
+    assert series is not None
+    tests: list[dict[str, Any]] = [
+        {"eval_time": at(t_quiet), "alertname": name, "exp_alerts": []},
+        {
+            "eval_time": at(t_fire),
+            "alertname": name,
+            "exp_alerts": [
+                {
+                    "exp_labels": labels,
+                    "exp_annotations": expected_annotations(
+                        spec, slo, tier, short_burn(slo, tier, sc, t_fire, base), budget_left(slo, sc, t_fire, base)
+                    ),
+                }
+            ],
+        },
+        {"eval_time": at(t_stopped), "alertname": name, "exp_alerts": []},
+    ]
+    note = (
+        f"{name} ({tier.severity} {tier.long}/{tier.short} > {num(tier.burn_rate)}x), just above the threshold: "
+        f"error ratio {num(error)} (1.1 x {num(threshold)}) from {at(onset)}. Predicted detection "
+        f"L*r*b/e + B/2 = {float(expect):.0f}s after onset: not firing at {at(t_quiet)}, firing at {at(t_fire)}; "
+        f"errors stop then, so it stops within the short window plus B, by {at(t_stopped)}."
+    )
+    groups.append((note, {"name": note, "interval": at(step), "input_series": series, "alert_rule_test": tests}))
+
+    below = threshold * BELOW
+    # Errors from the start: both windows hold exactly the below-threshold ratio as soon as
+    # they have samples, so a short run proves the comparison.
+    checks = [tier.short_window + 2 * base, 2 * tier.short_window + 2 * base]
+    sc = Scenario(step=step, end=checks[-1] + base, onset=0, stop=checks[-1] + base, error=below)
+    series = input_series(slo, sc)
+    assert series is not None
+    note = (
+        f"{name}, just below the threshold: error ratio {num(below)} (0.9 x {num(threshold)}) from the "
+        f"start never fires."
+    )
+    groups.append(
+        (
+            note,
+            {
+                "name": note,
+                "interval": at(step),
+                "input_series": series,
+                "alert_rule_test": [{"eval_time": at(t), "alertname": name, "exp_alerts": []} for t in checks],
+            },
+        )
+    )
+    return groups
+
+
+def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str, Any]]:
+    """100% errors after a full longest window of clean traffic: every tier fires when
+    predicted (L * r * b + B/2) and stops within its short window plus B once errors stop."""
+    base = spec.stack.base_window
+    step = base // 2
+    onset = max(t.long_window for t in slo.tiers)
+    error = Decimal(1)
+    due = {t: detection(t, slo.budget, error, base) for t in slo.tiers}
+    stop = onset + max(_ceil_to(d + base, base) for d in due.values())
+    sc = Scenario(step=step, end=0, onset=onset, stop=stop, error=error)
+    stop = max(_stable_check_time(slo, t, sc, stop, base) for t in slo.tiers)
+    sc.stop = stop
+    sc.end = stop + max(t.short_window for t in slo.tiers) + 2 * base
+    series = input_series(slo, sc)
+    assert series is not None
+    tests: list[dict[str, Any]] = []
+    lines = []
+    for tier in slo.tiers:
+        name = cv.burn_alert_name(tier)
+        t_quiet = onset + _floor_to(due[tier] - base, base)
+        t_fire = onset + _ceil_to(due[tier] + base, base)
+        labels = alert_labels(spec, service, slo, tier)
+        if t_quiet > onset:
+            tests.append({"eval_time": at(t_quiet), "alertname": name, "exp_alerts": []})
+        for t in (t_fire, stop):
+            tests.append(
+                {
+                    "eval_time": at(t),
+                    "alertname": name,
+                    "exp_alerts": [
+                        {
+                            "exp_labels": labels,
+                            "exp_annotations": expected_annotations(
+                                spec, slo, tier, short_burn(slo, tier, sc, t, base), budget_left(slo, sc, t, base)
+                            ),
+                        }
+                    ],
+                }
+            )
+        tests.append({"eval_time": at(stop + tier.short_window + base), "alertname": name, "exp_alerts": []})
+        lines.append(f"{name} due {float(due[tier]):.0f}s after onset")
+    note = (
+        f"100% errors from {at(onset)} to {at(stop)}: " + ", ".join(lines) + "; each stops within its short "
+        "window plus B after the errors stop."
+    )
+    return (note, {"name": note, "interval": at(step), "input_series": series, "alert_rule_test": tests})
+
+
+def _ceil_to(value: Fraction, unit: int) -> int:
+    return math.ceil(value / unit) * unit
+
+
+def _floor_to(value: Fraction, unit: int) -> int:
+    return math.floor(value / unit) * unit
+
+
+def _above(threshold: Decimal, budget: Decimal) -> Decimal:
+    error = threshold * ABOVE
+    if error >= 1:
+        error = (threshold + 1) / 2
+    return error
+
+
+def _stable_check_time(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> int:
+    """Move the firing check later (never earlier) until the printed values are immune to float noise."""
+    for _ in range(50):
+        sc.stop = max(sc.stop, t)
+        left = budget_left(slo, sc, t, base)
+        burn = short_burn(slo, tier, sc, t, base)
+        if _safe_format(burn, "{:.1f}") and _percent_safe(left):
+            return t
+        t += base
+    raise AssertionError(f"no stable check time for {slo.id} {tier.long}")
+
+
+def _percent_safe(value: Fraction) -> bool:
+    x = float(value)
+    return humanize_percentage(Fraction(x * (1 - 1e-9))) == humanize_percentage(Fraction(x * (1 + 1e-9)))
+
+
+def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
+    """Recording rules against a known series: ratio of sums with 10x day/night traffic."""
+    base = spec.stack.base_window
+    step = base // 2
+    # A compressed day: the 6h window (or the SLO's nearest) holds a busy half at 10x traffic
+    # with 1% errors and a quiet half with 10% errors. Full days cost promtool 4x more time
+    # and prove nothing more: the ratio of sums does not depend on the window's length.
+    window = min(slo.windows, key=lambda w: abs(w - 6 * 3600))
+    busy = slo.sli.kind != "availability"  # scrape samples cannot vary with traffic
+    sc = Scenario(
+        step=step,
+        end=window + base,
+        onset=0,
+        stop=window + base,
+        error=Decimal("0.01"),
+        busy=(window, window // 2, 10) if busy else None,
+    )
+    quiet_error = Decimal("0.1")
+    base_error = sc.error
+
+    def error_at(t: int) -> Decimal:
+        if sc.busy is None:
+            return base_error
+        return base_error if sc.traffic_at(t) > 1 else quiet_error
+
+    sc.error_at = error_at  # type: ignore[method-assign]
+    series = input_series(slo, sc)
+    assert series is not None
+    t = window + base
+    samples = list(range(t - window + base, t + 1, base))
+    total = sum(Fraction(sc.traffic_at(s)) for s in samples)
+    bad = sum(Fraction(sc.traffic_at(s)) * Fraction(error_at(s)) for s in samples)
+    expected = bad / total
+    mean_of_ratios = sum(Fraction(error_at(s)) for s in samples) / len(samples)
+    sel = f'{{service="{slo.service}", slo="{slo.name}"}}'
+    ratio = f"{cv.error_ratio(window)}{sel}"
+    tests = [
+        {
+            "expr": f"abs({ratio} - {float(expected)!r}) < bool 1e-12",
+            "eval_time": at(t),
+            "exp_samples": [
+                {"labels": series_name("", {"service": slo.service, "slo": slo.name, "team": slo.team}), "value": 1}
+            ],
+        },
+        {
+            "expr": f"abs({cv.burn_rate(window)}{sel} - {float(expected / Fraction(slo.budget))!r}) < bool 1e-9",
+            "eval_time": at(t),
+            "exp_samples": [
+                {"labels": series_name("", {"service": slo.service, "slo": slo.name, "team": slo.team}), "value": 1}
+            ],
+        },
+    ]
+    note = f"Recording rules: the {format_duration(window)} error ratio is a ratio of sums = {float(expected):.6g}" + (
+        f" (busy half at 10x traffic with 1% errors, quiet half with 10%; a mean of ratios would say "
+        f"{float(mean_of_ratios):.6g})"
+        if busy
+        else " (constant traffic)"
+    )
+    if busy:
+        assert abs(expected - mean_of_ratios) > expected / 2, "the scenario must tell the two apart"
+    return [(note, {"name": note, "interval": at(step), "input_series": series, "promql_expr_test": tests})]
+
+
+def quiet_group(spec: Spec, slo: SLO) -> tuple[str, dict[str, Any]]:
+    """No traffic at all: the ratios have no value (not NaN), so nothing can page."""
+    base = spec.stack.base_window
+    step = base // 2
+    end = 2 * max(t.short_window for t in slo.tiers) + 2 * base
+    sc = Scenario(step=step, end=end, onset=0, stop=0, error=Decimal(0))
+    series = input_series(slo, sc)
+    assert series is not None
+    for item in series:  # flat counters: the service is up but nobody calls it
+        item["values"] = f"{COUNTER_START}x{end // step}"
+    sel = f'{{service="{slo.service}", slo="{slo.name}"}}'
+    exprs = [f"{cv.error_ratio(w)}{sel}" for w in slo.windows] + [f"{cv.BUDGET_REMAINING}{sel}"]
+    note = "A quiet service (counters exist, no events): every window ratio and the budget are empty, not NaN."
+    return (
+        note,
+        {
+            "name": note,
+            "interval": at(step),
+            "input_series": series,
+            "promql_expr_test": [{"expr": e, "eval_time": at(end), "exp_samples": []} for e in exprs],
+        },
+    )
+
+
+def absent_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str, Any]]:
+    base = spec.stack.base_window
+    step = base // 2
+    stop = 30 * 60
+    sc = Scenario(step=step, end=stop, onset=0, stop=0, error=Decimal(0))
+    series = input_series(slo, sc)
+    assert series is not None
+    # Last base sample at `stop`; absent() holds from the next evaluation; fires `for` later.
+    fire = stop + base + rule_render.ABSENT_FOR
+
+    def absent_alert(other: SLO) -> dict[str, Any]:
+        rule = next(r for r in rule_render.alert_rules(spec, service, other) if r["alert"] == cv.ALERT_ABSENT)
+        return {"exp_labels": {k: str(v) for k, v in rule["labels"].items()}, "exp_annotations": rule["annotations"]}
+
+    others: list[dict[str, Any]] = []  # the test loads only this SLO's rule file
+    note = (
+        f"{cv.ALERT_ABSENT}: the SLI's series end at {at(stop)}; the alert fires {at(rule_render.ABSENT_FOR)} "
+        f"after the last base sample."
+    )
+    return (
+        note,
+        {
+            "name": note,
+            "interval": at(step),
+            "input_series": series,
+            "alert_rule_test": [
+                {"eval_time": at(stop), "alertname": cv.ALERT_ABSENT, "exp_alerts": others},
+                {"eval_time": at(fire - base), "alertname": cv.ALERT_ABSENT, "exp_alerts": others},
+                {
+                    "eval_time": at(fire + base),
+                    "alertname": cv.ALERT_ABSENT,
+                    "exp_alerts": [absent_alert(slo), *others],
+                },
+            ],
+        },
+    )
+
+
+def budget_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str, Any]]:
+    """SLOErrorBudgetLow: burning at 2x drains the budget; it fires `for` after crossing the line."""
+    base = spec.stack.base_window
+    step = base // 2
+    error = min(2 * slo.budget, Decimal(1))
+    low = Fraction(slo.budget_low)
+    margin = Fraction(1, 10**9)
+    for onset in range(10 * base, 30 * base, base):
+        sc = Scenario(step=step, end=0, onset=onset, stop=10**9, error=error)
+        crossing = next(t for t in range(onset, onset + slo.period, base) if budget_left(slo, sc, t, base) < low)
+        # No evaluation may sit on the line itself: float noise would decide it.
+        if (
+            budget_left(slo, sc, crossing, base) < low - margin
+            and budget_left(slo, sc, crossing - base, base) > low + margin
+        ):
+            break
+    check = crossing + rule_render.BUDGET_LOW_FOR + base
+    sc.end = check + base
+    series = input_series(slo, sc)
+    assert series is not None
+    rule = next(r for r in rule_render.alert_rules(spec, service, slo) if r["alert"] == cv.ALERT_BUDGET_LOW)
+    value = budget_left(slo, sc, check, base)
+    while not _percent_safe(value):
+        check += base
+        sc.end = check + base
+        value = budget_left(slo, sc, check, base)
+        series = input_series(slo, sc)
+    annotations = dict(rule["annotations"])
+    annotations["description"] = annotations["description"].replace(
+        "{{ $value | humanizePercentage }}", humanize_percentage(value)
+    )
+    note = (
+        f"{cv.ALERT_BUDGET_LOW}: error ratio {num(error)} (burn rate 2) from {at(onset)}; budget left "
+        f"(1 - ratio/b, over the samples so far) drops below "
+        f"{num(slo.budget_low * 100)}% at {at(crossing)}; fires {at(rule_render.BUDGET_LOW_FOR)} later."
+    )
+    return (
+        note,
+        {
+            "name": note,
+            "interval": at(step),
+            "input_series": series,
+            "alert_rule_test": [
+                {
+                    "eval_time": at(crossing + rule_render.BUDGET_LOW_FOR - base),
+                    "alertname": cv.ALERT_BUDGET_LOW,
+                    "exp_alerts": [],
+                },
+                {
+                    "eval_time": at(check),
+                    "alertname": cv.ALERT_BUDGET_LOW,
+                    "exp_alerts": [
+                        {"exp_labels": {k: str(v) for k, v in rule["labels"].items()}, "exp_annotations": annotations}
+                    ],
+                },
+            ],
+        },
+    )
+
+
+def _test_doc(
+    spec: Spec, slo: SLO, rule_files: list[str], groups: list[tuple[str, dict[str, Any]]], purpose: str, path: str
+) -> str:
+    doc = {
+        "rule_files": [f"../../{f.removeprefix('prometheus/')}" for f in rule_files],
+        "evaluation_interval": at(spec.stack.base_window),
+        # promtool otherwise evaluates groups in no fixed order; dashboard series read the SLO's ratios.
+        "group_eval_order": [name for f in rule_files for name in _group_names(spec, slo, f)],
+        "tests": [group for _, group in groups],
+    }
+    head = header(
+        spec.source_file,
+        f"promtool unit tests for SLO {slo.service}/{slo.name}: {purpose} Numbers "
+        f"come from SLO-MATH.md's formulas. Run from prometheus/: promtool test rules "
+        f"{path.removeprefix('prometheus/')}",
+    )
+    return head + yaml_text(doc)
+
+
+def _group_names(spec: Spec, slo: SLO, rule_file: str) -> list[str]:
+    import yaml
+
+    service = next(s for s in spec.services if s.name == slo.service)
+    text = (
+        rule_render.info_file(spec, slo)
+        if rule_file == cv.info_rules_file(slo)
+        else rule_render.slo_rules(spec, service, slo)
+    )
+    return [group["name"] for group in yaml.safe_load(text)["groups"]]
+
+
+def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
+    groups: list[tuple[str, dict[str, Any]]] = []
+    for tier in slo.tiers:
+        groups += tier_groups(spec, service, slo, tier)
+    groups.append(full_outage_group(spec, service, slo))
+    groups.append(absent_group(spec, service, slo))
+    groups.append(budget_group(spec, service, slo))
+    alerts_path = cv.alerts_test_file(slo)
+    recording_path = cv.recording_test_file(slo)
+    return {
+        alerts_path: _test_doc(
+            spec,
+            slo,
+            [cv.rules_file(slo)],
+            groups,
+            "every alert fires at the predicted time (within one evaluation interval), "
+            "not below its threshold, and stops after the errors stop.",
+            alerts_path,
+        ),
+        recording_path: _test_doc(
+            spec,
+            slo,
+            [cv.rules_file(slo), cv.info_rules_file(slo)],
+            ratio_groups(spec, slo),
+            "windows are ratios of sums, burn rates are ratio / budget.",
+            recording_path,
+        ),
+    }
+
+
+def coverage_only_tests(spec: Spec, service: Service, slo: SLO) -> str:
+    """SLIs whose input stackgen cannot synthesise (raw queries, native histograms: promtool 2.42
+    has no notation for them) still get every alert exercised: with no data nothing burns and
+    the absent-data alert fires."""
+    base = spec.stack.base_window
+    fire = base + rule_render.ABSENT_FOR  # no base sample ever; absent() holds from the start
+    rule = next(r for r in rule_render.alert_rules(spec, service, slo) if r["alert"] == cv.ALERT_ABSENT)
+    checks: list[dict[str, Any]] = [
+        {"eval_time": at(fire), "alertname": cv.burn_alert_name(t), "exp_alerts": []} for t in slo.tiers
+    ]
+    checks.append({"eval_time": at(fire), "alertname": cv.ALERT_BUDGET_LOW, "exp_alerts": []})
+    checks.append(
+        {
+            "eval_time": at(fire + base),
+            "alertname": cv.ALERT_ABSENT,
+            "exp_alerts": [
+                {"exp_labels": {k: str(v) for k, v in rule["labels"].items()}, "exp_annotations": rule["annotations"]}
+            ],
+        }
+    )
+    note = (
+        f"{slo.sli.kind} SLI{' (native histogram)' if slo.sli.native else ''}: stackgen cannot synthesise its "
+        "input, so timing is not unit-tested here; with no data no burn alert fires and "
+        f"{cv.ALERT_ABSENT} fires after {at(rule_render.ABSENT_FOR)}."
+    )
+    path = cv.alerts_test_file(slo)
+    return _test_doc(
+        spec,
+        slo,
+        [cv.rules_file(slo)],
+        [(note, {"name": note, "interval": at(base), "input_series": [], "alert_rule_test": checks})],
+        "without synthesisable input, only the no-data behaviour is tested.",
+        path,
+    )
+
+
+def stack_test_file(spec: Spec) -> str:
+    """Watchdog always fires; ServiceDown after its `for`; each escalation level fires its delay
+    after the critical alert it escalates, not before, and stops when that alert resolves."""
+    base = spec.stack.base_window
+    service = next((s for s in spec.services if s.jobs), None)
+    tests: list[dict[str, Any]] = [
+        {
+            "name": "Watchdog fires from the first evaluation, always.",
+            "interval": at(base),
+            "input_series": [],
+            "alert_rule_test": [
+                {
+                    "eval_time": at(t),
+                    "alertname": cv.ALERT_WATCHDOG,
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {"severity": "none", "category": "platform"},
+                            "exp_annotations": _stack_rule(spec, cv.ALERT_WATCHDOG)["annotations"],
+                        }
+                    ],
+                }
+                for t in (0, 3600)
+            ],
+        }
+    ]
+    if service is not None:
+        down_for = rule_render.SERVICE_DOWN_FOR
+        recover = 40 * 60
+        down = next(
+            r
+            for r in _stack_rules(spec)
+            if r["alert"] == cv.ALERT_SERVICE_DOWN and r["labels"]["service"] == service.name
+        )
+        job = service.jobs[0]
+        steps = recover // base
+        # up is 0 until `recover`, then 1; the other jobs of the service stay absent.
+        series = [
+            {"series": series_name("up", {"job": job, "instance": f"{job}:8080"}), "values": f"0x{steps} 1x{steps}"}
+        ]
+        alert_tests: list[dict[str, Any]] = [
+            {"eval_time": at(down_for - base), "alertname": cv.ALERT_SERVICE_DOWN, "exp_alerts": []},
+            {
+                "eval_time": at(down_for + base),
+                "alertname": cv.ALERT_SERVICE_DOWN,
+                "exp_alerts": [{"exp_labels": dict(down["labels"]), "exp_annotations": dict(down["annotations"])}],
+            },
+            {"eval_time": at(recover + base), "alertname": cv.ALERT_SERVICE_DOWN, "exp_alerts": []},
+        ]
+        lines = [f"{cv.ALERT_SERVICE_DOWN} for {service.name} fires {at(down_for)} after up drops to 0"]
+        for level in spec.routing.escalation:
+            name = f"EscalationLevel{level.level}"
+            due = down_for + level.after  # the source fires at `down_for`; the level waits `after` more
+            labels = {
+                **down["labels"],
+                "alertstate": "firing",
+                "escalation_level": str(level.level),
+                "escalated_alertname": cv.ALERT_SERVICE_DOWN,
+            }
+            after = format_duration(level.after)
+            annotations = {
+                "summary": f"Escalation to level {level.level}: {cv.ALERT_SERVICE_DOWN} has been firing for {after}",
+                "description": f"{cv.ALERT_SERVICE_DOWN} for {service.name} is still firing after {after}; "
+                f"level {level.level} is notified.",
+            }
+            alert_tests.append({"eval_time": at(due - base), "alertname": name, "exp_alerts": []})
+            if due + base < recover:
+                alert_tests.append(
+                    {
+                        "eval_time": at(due + base),
+                        "alertname": name,
+                        "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
+                    }
+                )
+                lines.append(f"{name} fires {after} later")
+            else:
+                alert_tests.append({"eval_time": at(recover - base), "alertname": name, "exp_alerts": []})
+                lines.append(f"{name} ({after}) never fires: the source resolves first")
+            # Groups run independently in Prometheus: the escalation group may see the source's
+            # last ALERTS sample one evaluation late.
+            alert_tests.append({"eval_time": at(recover + 2 * base), "alertname": name, "exp_alerts": []})
+        tests.append(
+            {
+                "name": "; ".join(lines) + f"; {service.name} recovers at {at(recover)} and every escalation stops.",
+                "interval": at(base),
+                "input_series": series,
+                "alert_rule_test": alert_tests,
+            }
+        )
+    tests.append(self_monitoring_test(spec))
+    import yaml
+
+    doc = {
+        "rule_files": [f"../{cv.STACK_RULES.removeprefix('prometheus/')}"],
+        "evaluation_interval": at(base),
+        "group_eval_order": [g["name"] for g in yaml.safe_load(rule_render.stack_rules(spec))["groups"]],
+        "tests": tests,
+    }
+    head = header(
+        spec.source_file,
+        "promtool unit tests for the stack rules: Watchdog, ServiceDown and the "
+        "escalation levels (each fires its delay after a critical alert, and stops "
+        "when it resolves). Run from prometheus/: promtool test rules "
+        + cv.STACK_RULES_TEST.removeprefix("prometheus/"),
+    )
+    return head + yaml_text(doc)
+
+
+def self_monitoring_test(spec: Spec) -> dict[str, Any]:
+    """A failure counter starts rising at 10m, one per minute: increase(...[5m]) > 0 from 11m,
+    so each alert fires at 16m (for: 5m) reporting 5 failures in the last 5m."""
+    cases = [
+        (
+            "PrometheusRuleEvaluationFailures",
+            "prometheus_rule_evaluation_failures_total",
+            "rule_group",
+            "slo:api:error-rate",
+        ),
+        ("AlertmanagerNotificationsFailing", "alertmanager_notifications_failed_total", "integration", "slack"),
+    ]
+    series = []
+    checks: list[dict[str, Any]] = []
+    for alert, metric, label, value in cases:
+        series.append({"series": series_name(metric, {label: value}), "values": "0x10 1+1x20"})
+        rule = _stack_rule(spec, alert)
+        annotations = {
+            k: v.replace("{{ $value }}", "5").replace(f"{{{{ $labels.{label} }}}}", value)
+            for k, v in rule["annotations"].items()
+        }
+        checks += [
+            {"eval_time": "15m", "alertname": alert, "exp_alerts": []},
+            {
+                "eval_time": "17m",
+                "alertname": alert,
+                "exp_alerts": [{"exp_labels": {label: value, **rule["labels"]}, "exp_annotations": annotations}],
+            },
+        ]
+    return {
+        "name": "Self-monitoring: rule evaluation and notification failures page the platform owners after 5m.",
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": checks,
+    }
+
+
+def _stack_rules(spec: Spec) -> list[dict[str, Any]]:
+    import yaml
+
+    return [r for g in yaml.safe_load(rule_render.stack_rules(spec))["groups"] for r in g["rules"]]
+
+
+def _stack_rule(spec: Spec, name: str) -> dict[str, Any]:
+    return next(r for r in _stack_rules(spec) if r.get("alert") == name)
 
 
 def render(spec: Spec) -> dict[str, str]:
-    del spec
-    return {}
+    files = {cv.STACK_RULES_TEST: stack_test_file(spec)}
+    for service in spec.services:
+        for slo in service.slos:
+            if testable(slo):
+                files.update(slo_test_files(spec, service, slo))
+            else:
+                files[cv.alerts_test_file(slo)] = coverage_only_tests(spec, service, slo)
+    return files
+
+
+__all__ = ["WINDOW_PLACEHOLDER", "render"]

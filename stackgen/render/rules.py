@@ -13,6 +13,9 @@ from stackgen.render.common import header, yaml_list
 from stackgen.render.sli import bad_and_total
 from stackgen.slo_math import num
 
+# What an escalation is about: "for api / error-rate", leaving out labels the source lacks.
+ESCALATION_SUBJECT = "{{ with $labels.service }} for {{ . }}{{ end }}{{ with $labels.slo }} / {{ . }}{{ end }}"
+SERVICE_DOWN_FOR = 120
 MAX_GROUP_RULES = 20  # Mimir's default per-group cap; Prometheus has none, but big groups hurt.
 ABSENT_FOR = 600
 BUDGET_LOW_FOR = 900
@@ -178,13 +181,10 @@ def info_rules(slo: SLO) -> list[dict[str, Any]]:
     return rules
 
 
-def slo_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
-    """Rule groups for one SLO, each with the comment that explains it."""
-    recordings = recording_rules(spec, slo)
-    alerts = alert_rules(spec, service, slo)
+def slo_header(spec: Spec, slo: SLO) -> str:
     base = format_duration(spec.stack.base_window)
     tiers = ", ".join(f"{t.severity} {t.long}/{t.short} > {num(t.burn_rate)}x" for t in slo.tiers)
-    head = (
+    return (
         f"SLO {slo.service}/{slo.name}: {slo.objective}% over {format_duration(slo.period)} "
         f"(error budget {num(slo.budget)}), SLI kind {slo.sli.kind}. Bad and total event rates are "
         f"recorded every {base} over {base}; every window is a ratio of sums of those two series. "
@@ -192,39 +192,41 @@ def slo_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str, dict[s
         f"window/{base} base samples in Prometheus 2 (closed ranges) and 3 (left-open ranges). "
         f"Alerts: {tiers}."
     )
-    groups: list[tuple[str, dict[str, Any]]] = []
+
+
+def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
+    """The SLO's recordings and alerts, in one group where they fit (alerts then see this
+    cycle's ratios: rules in a group run in order)."""
+    recordings = recording_rules(spec, slo)
+    alerts = alert_rules(spec, service, slo)
     name = f"slo:{slo.service}:{slo.name}"
+    groups: list[tuple[str | None, dict[str, Any]]]
     if len(recordings) + len(alerts) <= MAX_GROUP_RULES:
-        # One group: alerts see this cycle's ratios (rules in a group run in order).
-        groups.append((head, {"name": name, "rules": recordings + alerts}))
+        groups = [(slo_header(spec, slo), {"name": name, "rules": recordings + alerts})]
     else:
-        groups.append((head, {"name": f"{name}:sli", "rules": recordings}))
-        groups.append(
+        groups = [
+            (slo_header(spec, slo), {"name": f"{name}:sli", "rules": recordings}),
             (
                 "Alerts read the ratios recorded above (up to one evaluation later).",
                 {"name": f"{name}:alerts", "rules": alerts},
-            )
-        )
-    groups.append(
-        (
-            f"Dashboard series for {slo.service}/{slo.name}: burn rate per window, objective, "
-            "budget, period and alert thresholds.",
-            {"name": f"{name}:info", "rules": info_rules(slo)},
-        )
-    )
-    return groups
-
-
-def service_rules(spec: Spec, service: Service) -> str:
-    groups: list[tuple[str | None, dict[str, Any]]] = []
-    for slo in service.slos:
-        groups.extend(slo_groups(spec, service, slo))
+            ),
+        ]
+    test = cv.alerts_test_file(slo).removeprefix("prometheus/")
     head = header(
         spec.source_file,
-        f"SLO rules of service {service.name} (team {service.team}). "
-        "Unit tests: ../tests/" + cv.rules_test_file(service.name).split("/")[-1],
+        f"SLO {slo.service}/{slo.name} (team {slo.team}): recording rules and burn-rate alerts. Unit tests: {test}",
     )
     return head + yaml_list("groups", groups)
+
+
+def info_file(spec: Spec, slo: SLO) -> str:
+    head = header(
+        spec.source_file,
+        f"Dashboard series for SLO {slo.service}/{slo.name}: burn rate per window, "
+        "objective, budget, period and alert thresholds. Alerts do not read these.",
+    )
+    group = {"name": f"slo:{slo.service}:{slo.name}:dashboard", "rules": info_rules(slo)}
+    return head + yaml_list("groups", [(None, group)])
 
 
 def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
@@ -244,9 +246,8 @@ def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
                 "annotations": {
                     "summary": f"Escalation to level {level.level}: {{{{ $labels.alertname }}}} has been firing for "
                     f"{after}",
-                    "description": f"{{{{ $labels.alertname }}}} ({{{{ $labels.service }}}} {{{{ $labels.slo }}}}) is "
-                    f"still firing after {after} without being resolved; level {level.level} is "
-                    "notified.",
+                    "description": f"{{{{ $labels.alertname }}}}{ESCALATION_SUBJECT} is still firing after {after}; "
+                    f"level {level.level} is notified.",
                 },
             }
         )
@@ -283,7 +284,7 @@ def stack_rules(spec: Spec) -> str:
             {
                 "alert": cv.ALERT_SERVICE_DOWN,
                 "expr": f'max(up{{job=~"{jobs}"}}) == 0',
-                "for": "2m",
+                "for": format_duration(SERVICE_DOWN_FOR),
                 "labels": {
                     "severity": "critical",
                     "category": "platform",
@@ -341,6 +342,9 @@ def stack_rules(spec: Spec) -> str:
 
 
 def render(spec: Spec) -> dict[str, str]:
-    files = {cv.rules_file(s.name): service_rules(spec, s) for s in spec.services}
-    files[cv.STACK_RULES] = stack_rules(spec)
+    files = {cv.STACK_RULES: stack_rules(spec)}
+    for service in spec.services:
+        for slo in service.slos:
+            files[cv.rules_file(slo)] = slo_rules(spec, service, slo)
+            files[cv.info_rules_file(slo)] = info_file(spec, slo)
     return files

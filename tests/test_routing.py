@@ -1,0 +1,235 @@
+"""Alert routing: amtool walks the generated tree for every case of the matrix; a few cases
+are also written out by hand from the default spec, so the matrix generator is checked too."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stackgen.model import build_model
+from stackgen.render.alertmanager import expected_receivers
+from stackgen.spec import load_spec_text
+from tests.conftest import DEFAULT_SPEC, require_tool
+
+pytestmark = pytest.mark.tools
+
+# Who gets notified, read off slos.yaml by a person (not computed by stackgen).
+HAND_CHECKED = [
+    (
+        {
+            "alertname": "SLOBurnRate1h",
+            "severity": "critical",
+            "category": "slo",
+            "tier": "page",
+            "team": "storefront",
+            "service": "api",
+            "slo": "error-rate",
+        },
+        ["statuspage", "pagerduty-oncall", "slack-incidents", "email-oncall"],
+    ),
+    (
+        {
+            "alertname": "SLOBurnRate1d",
+            "severity": "warning",
+            "category": "slo",
+            "tier": "ticket",
+            "team": "storefront",
+            "service": "api",
+            "slo": "error-rate",
+        },
+        ["statuspage", "slack-alerts", "email-oncall"],
+    ),
+    (
+        {
+            "alertname": "SLOBurnRate1d",
+            "severity": "warning",
+            "category": "slo",
+            "tier": "ticket",
+            "team": "search",
+            "service": "search",
+            "slo": "latency",
+        },
+        ["statuspage", "slack-search"],
+    ),
+    (
+        {
+            "alertname": "SLOBurnRate6h",
+            "severity": "critical",
+            "category": "slo",
+            "tier": "page",
+            "team": "integrations",
+            "service": "webhooks",
+            "slo": "delivery",
+        },
+        ["statuspage", "opsgenie-integrations", "slack-incidents", "email-oncall"],
+    ),
+    (
+        {"alertname": "AuthFailureSpike", "severity": "critical", "category": "security", "team": "storefront"},
+        ["pagerduty-security", "slack-security"],
+    ),
+    (
+        {"alertname": "AuthFailureSpike", "severity": "warning", "category": "security", "team": "search"},
+        ["slack-security"],
+    ),
+    (
+        {"alertname": "SLOErrorBudgetLow", "severity": "info", "category": "budget", "team": "storefront"},
+        ["slack-slo-reports"],
+    ),
+    (
+        {"alertname": "LogErrorRateHigh", "severity": "info", "category": "logs", "team": "storefront"},
+        ["slack-low-priority"],
+    ),
+    (
+        {
+            "alertname": "EscalationLevel2",
+            "severity": "critical",
+            "category": "slo",
+            "tier": "page",
+            "team": "storefront",
+            "escalation_level": "2",
+        },
+        ["pagerduty-lead"],
+    ),
+    (
+        {
+            "alertname": "EscalationLevel3",
+            "severity": "critical",
+            "category": "platform",
+            "team": "search",
+            "escalation_level": "3",
+        },
+        ["email-eng-manager"],
+    ),
+    (
+        {
+            "alertname": "EscalationLevel4",
+            "severity": "critical",
+            "category": "slo",
+            "tier": "page",
+            "team": "integrations",
+            "escalation_level": "4",
+        },
+        ["email-leadership"],
+    ),
+    ({"alertname": "Watchdog", "severity": "none", "category": "platform"}, ["deadmans-switch"]),
+    ({"alertname": "SomethingUnlabelled"}, ["slack-low-priority"]),
+]
+
+
+def amtool_receivers(config: Path, labels: dict[str, str]) -> str:
+    amtool = require_tool("amtool")
+    proc = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={config}", *(f"{k}={v}" for k, v in labels.items())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"), HAND_CHECKED, ids=[c[0]["alertname"] + "/" + c[0].get("team", "") for c in HAND_CHECKED]
+)
+def test_hand_checked_routes(rendered: Path, default_model, labels: dict[str, str], receivers: list[str]) -> None:  # type: ignore[no-untyped-def]
+    assert expected_receivers(default_model.routing, labels) == receivers
+    assert amtool_receivers(rendered / "alertmanager/alertmanager.yml", labels) == ",".join(receivers)
+
+
+def test_routing_matrix_passes_amtool(rendered: Path, default_model) -> None:  # type: ignore[no-untyped-def]
+    amtool = require_tool("amtool")
+    cases = yaml.safe_load((rendered / "alertmanager/routing-tests.yml").read_text())["cases"]
+    teams = set(default_model.teams)
+    assert len(cases) >= 3 * 5 * (len(teams) + 1) + 3 * (len(teams) + 1)  # severity x category x team + escalation
+    failures = []
+    for case in cases:
+        proc = subprocess.run(
+            [
+                amtool,
+                "config",
+                "routes",
+                "test",
+                f"--config.file={rendered / 'alertmanager/alertmanager.yml'}",
+                f"--verify.receivers={','.join(case['receivers'])}",
+                *(f"{k}={v}" for k, v in case["labels"].items()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            failures.append(f"{case['name']}: {proc.stdout.strip()}")
+    assert not failures, failures
+
+
+def test_amtool_verification_can_fail(rendered: Path) -> None:
+    amtool = require_tool("amtool")
+    proc = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={rendered / 'alertmanager/alertmanager.yml'}",
+            "--verify.receivers=slack-low-priority",
+            "severity=critical",
+            "category=slo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+
+
+def test_inhibition_and_business_hours(default_files: dict[str, str]) -> None:
+    config = yaml.safe_load(default_files["alertmanager/alertmanager.yml"])
+    rules = config["inhibit_rules"]
+    page_over_ticket = next(r for r in rules if 'tier="page"' in r["source_matchers"])
+    assert 'tier="ticket"' in page_over_ticket["target_matchers"]
+    assert page_over_ticket["equal"] == ["service", "slo"]
+    down = next(r for r in rules if 'alertname="ServiceDown"' in r["source_matchers"])
+    assert down["target_matchers"] == ['category="slo"'] and down["equal"] == ["service"]
+    interval = config["time_intervals"][0]
+    assert interval["time_intervals"][0]["location"] == "Europe/Berlin"
+    warning = next(r for r in config["route"]["routes"] if r.get("matchers") == ['severity="warning"'])
+    assert warning["active_time_intervals"] == [interval["name"]]
+    critical = next(r for r in config["route"]["routes"] if r.get("matchers") == ['severity="critical"'])
+    assert "active_time_intervals" not in critical  # pages go out at night too
+    assert (critical["group_wait"], critical["repeat_interval"]) == ("10s", "1h")
+
+
+def test_receivers_read_secrets_from_files(default_files: dict[str, str]) -> None:
+    config = yaml.safe_load(default_files["alertmanager/alertmanager.yml"])
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert (
+        receivers["pagerduty-oncall"]["pagerduty_configs"][0]["routing_key_file"] == "/run/secrets/pagerduty_oncall_key"
+    )
+    assert receivers["slack-alerts"]["slack_configs"][0]["api_url_file"] == "/run/secrets/slack_webhook_url"
+    assert (
+        receivers["statuspage"]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"]
+        == "/run/secrets/statuspage_token"
+    )
+    secrets_doc = default_files["secrets/README.md"]
+    for name in ("pagerduty_oncall_key", "slack_webhook_url", "smtp_password", "statuspage_token"):
+        assert f"`{name}`" in secrets_doc
+
+
+def test_status_page_must_be_a_webhook() -> None:
+    from stackgen.errors import SpecError
+
+    text = DEFAULT_SPEC.read_text().replace(
+        "status_page: {receiver: statuspage}", "status_page: {receiver: slack-alerts}"
+    )
+    with pytest.raises(SpecError, match="must be a webhook receiver"):
+        build_model(load_spec_text(text))
+
+
+def test_escalation_levels_must_wait_longer_each_time() -> None:
+    from stackgen.errors import SpecError
+
+    text = DEFAULT_SPEC.read_text().replace("{level: 3, after: 30m", "{level: 3, after: 10m")
+    with pytest.raises(SpecError, match="must wait longer"):
+        build_model(load_spec_text(text))
