@@ -8,6 +8,7 @@ from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import LogAlert, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
+from stackgen.render.rules import template_safe
 
 LOKI_CONFIG = "loki/loki.yml"
 # auth_enabled: false makes Loki single-tenant with the tenant id "fake"; the ruler reads
@@ -15,44 +16,39 @@ LOKI_CONFIG = "loki/loki.yml"
 TENANT = "fake"
 LOKI_RULES = f"loki/rules/{TENANT}/logs.rules.yml"
 
-# Built-in log alerts: (LogQL line filter, summary, default per-second threshold, severity, category).
-BUILTIN_LOG_ALERTS: dict[str, tuple[str, str, float, str, str]] = {
-    "error_rate": (
-        '| json | level=~"(?i)error|fatal|critical"',
-        "error log lines",
-        1.0,
-        "warning",
-        "logs",
-    ),
+# Built-in log alerts, one per service: (alert name, LogQL pipeline after the stream
+# selector, what it counts, default per-second threshold, severity, category). Regexes are
+# RE2 in backtick raw strings, so no escaping games.
+BUILTIN_LOG_ALERTS: dict[str, tuple[str, str, str, float, str, str]] = {
+    "error_rate": ("LogErrorRateHigh", "", "error log lines", 1.0, "warning", "logs"),
     "auth_failures": (
-        '|~ "(?i)(authentication failed|invalid credentials|login failed|unauthorized|401)"',
+        "AuthFailureSpike",
+        "|~ `(?i)(authentication failed|invalid credentials|login failed|invalid password|unauthorized|status=401)`",
         "failed authentications",
         0.5,
         "warning",
         "security",
     ),
     "panics": (
-        '|~ "(panic:|goroutine [0-9]+ \\\\[running\\\\]|Traceback \\\\(most recent call last\\\\)|FATAL)"',
+        "ApplicationPanic",
+        "|~ `(panic: |fatal error: |Traceback \\(most recent call last\\)|FATAL|uncaught exception)`",
         "panics or crashes",
         0.001,
         "critical",
         "logs",
     ),
     "db_errors": (
-        '|~ "(?i)(connection refused|too many connections|could not connect to server|'
-        'deadlock detected|connection reset by peer).*(postgres|mysql|database|db)"',
+        "DatabaseConnectionErrors",
+        "|~ `(?i)(connection refused|too many connections|could not connect to server|"
+        "connection reset by peer|deadlock detected|database is locked|server closed the connection)`",
         "database connection errors",
         0.1,
         "warning",
         "logs",
     ),
 }
-ALERT_NAMES = {
-    "error_rate": "LogErrorRateHigh",
-    "auth_failures": "AuthFailureSpike",
-    "panics": "ApplicationPanic",
-    "db_errors": "DatabaseConnectionErrors",
-}
+# Levels (the `level` stream label, from JSON logs) that count as errors.
+ERROR_LEVELS = "(?i)(error|err|fatal|critical|crit|panic|emerg|alert)"
 
 
 def paths(spec: Spec) -> dict[str, str]:
@@ -191,49 +187,80 @@ def config(spec: Spec) -> str:
     return yaml_document(header(spec.source_file, f"Loki 3 (single binary) for stack {spec.stack.name}."), sections)
 
 
-def log_alerts(spec: Spec) -> list[LogAlert]:
-    alerts = []
+def log_alerts(spec: Spec) -> list[tuple[LogAlert, str | None]]:
+    """(alert, team) pairs: the built-in alerts per service, then the spec's own."""
+    alerts: list[tuple[LogAlert, str | None]] = []
     for key, settings_pairs in spec.logs.builtin_alerts:
         settings = dict(settings_pairs)
-        line_filter, what, threshold, severity, category = BUILTIN_LOG_ALERTS[key]
+        name, pipeline, what, threshold, severity, category = BUILTIN_LOG_ALERTS[key]
         per_second = settings.get("per_second", threshold)
-        expr = f'sum by (service) (rate({{service=~".+"}} {line_filter} [5m])) > {per_second}'
+        for service in spec.services:
+            selector = f'{{service="{service.name}"'
+            selector += f', level=~"{ERROR_LEVELS}"}}' if key == "error_rate" else "}"
+            expr = f"sum(rate({selector} {pipeline} [5m])) > {per_second}".replace("  ", " ")
+            summary = f'{service.name}: {what} above {per_second}/s ({{{{ $value | printf "%.2f" }}}}/s)'
+            alerts.append(
+                (
+                    LogAlert(
+                        name,
+                        expr,
+                        _seconds(settings.get("for"), 300),
+                        settings.get("severity", severity),
+                        category,
+                        service.name,
+                        summary,
+                    ),
+                    service.team,
+                )
+            )
+    team_of = {s.name: s.team for s in spec.services}
+    for custom in spec.logs.custom_alerts:
+        summary = template_safe(custom.summary)
         alerts.append(
-            LogAlert(
-                ALERT_NAMES[key],
-                expr,
-                int(settings.get("for_seconds", 0)) or 300,
-                settings.get("severity", severity),
-                category,
-                None,
-                f"{{{{ $labels.service }}}}: {what} above {per_second}/s",
+            (
+                LogAlert(
+                    custom.name, custom.expr, custom.for_, custom.severity, custom.category, custom.service, summary
+                ),
+                team_of.get(custom.service or ""),
             )
         )
-    alerts.extend(spec.logs.custom_alerts)
     return alerts
 
 
+def _seconds(value: str | None, default: int) -> int:
+    from stackgen.durations import parse_duration
+
+    return parse_duration(value) if value else default
+
+
 def rules(spec: Spec) -> str:
-    team_of = {s.name: s.team for s in spec.services}
-    items = []
-    for alert in log_alerts(spec):
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for alert, team in log_alerts(spec):
         labels = {"severity": alert.severity, "category": alert.category}
         if alert.service:
             labels["service"] = alert.service
-            labels["team"] = team_of[alert.service]
+        if team:
+            labels["team"] = team
         rule: dict[str, Any] = {"alert": alert.name, "expr": alert.expr}
         if alert.for_:
             rule["for"] = format_duration(alert.for_)
         rule["labels"] = labels
         rule["annotations"] = {"summary": alert.summary}
-        items.append(rule)
-    group = {"name": "stackgen:logs", "rules": items}
+        groups.setdefault(alert.service or "custom", []).append(rule)
+    items: list[tuple[str | None, dict[str, Any]]] = [
+        (
+            f"Log alerts of service {name}." if name != "custom" else "Log alerts from the spec (logs.alerts.custom).",
+            {"name": f"logs:{name}", "rules": rules_},
+        )
+        for name, rules_ in groups.items()
+    ]
     head = header(
         spec.source_file,
         "Loki ruler rules (LogQL). Same severity/category/team labels as metric "
-        "alerts, so Alertmanager routes them alike.",
+        "alerts, so Alertmanager routes them alike. Loki reads them from "
+        f"<rules_directory>/{TENANT}/ (auth_enabled: false means tenant '{TENANT}').",
     )
-    return head + yaml_list("groups", [("Log-based alerts.", group)])
+    return head + yaml_list("groups", items)
 
 
 def render(spec: Spec) -> dict[str, str]:
