@@ -816,9 +816,7 @@ BUILTIN_REDACTIONS: dict[str, tuple[RedactionPattern, ...]] = {
     ),
     "emails": (RedactionPattern("emails", r"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})", "<email>"),),
     # Card numbers as written: 16 digits, or groups of four; not any long number (ms timestamps).
-    "credit_cards": (
-        RedactionPattern("credit-cards", r"\b((?:[0-9]{4}[ -]){3}[0-9]{1,7}|[0-9]{16})\b", "<card>"),
-    ),
+    "credit_cards": (RedactionPattern("credit-cards", r"\b((?:[0-9]{4}[ -]){3}[0-9]{1,7}|[0-9]{16})\b", "<card>"),),
 }
 
 

@@ -1,0 +1,212 @@
+"""docker-compose.yml: every reference resolves, secure defaults hold, and the stack's own
+configs point at services and ports the compose file defines."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from stackgen.cli import app
+from stackgen.model import build_model
+from stackgen.render import render_all
+from stackgen.spec import load_spec_text
+from tests.conftest import DEFAULT_SPEC
+
+
+def compose(files: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(files["docker-compose.yml"])
+
+
+def container_ports(service: str) -> set[int]:
+    from stackgen.conventions import COMPONENTS
+
+    return {COMPONENTS[service]} if service in COMPONENTS else set()
+
+
+def test_every_bind_mount_exists_in_the_output(default_files: dict[str, str]) -> None:
+    for name, service in compose(default_files)["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                rel = source[2:]
+                assert rel in default_files or any(p.startswith(rel + "/") for p in default_files), (name, volume)
+
+
+def check_urls(files: dict[str, str]) -> list[str]:
+    """Every URL a config uses to reach another component -> (service, port) the compose file defines."""
+    services = compose(files)["services"]
+    urls: list[str] = []
+    prom = yaml.safe_load(files["prometheus/prometheus.yml"])
+    urls += [
+        "http://" + t for am in prom["alerting"]["alertmanagers"] for c in am["static_configs"] for t in c["targets"]
+    ]
+    stack_jobs = {"prometheus", "alertmanager", "grafana", "loki", "node-exporter", "cadvisor", "promtail", "alloy"}
+    urls += [
+        "http://" + t
+        for job in prom["scrape_configs"]
+        if job["job_name"] in stack_jobs
+        for c in job["static_configs"]
+        for t in c["targets"]
+    ]
+    urls += [d["url"] for d in yaml.safe_load(files["grafana/provisioning/datasources/datasources.yml"])["datasources"]]
+    urls += [c["url"] for c in yaml.safe_load(files["promtail/promtail.yml"])["clients"]]
+    urls += re.findall(r'url = "([^"]+)"', files["alloy/config.alloy"])
+    urls.append(yaml.safe_load(files["loki/loki.yml"])["ruler"]["alertmanager_url"])
+    problems = []
+    for url in urls:
+        parsed = urlparse(url)
+        host, port = parsed.hostname, parsed.port
+        if host not in services:
+            problems.append(f"{url}: no service {host!r}")
+        elif port not in container_ports(str(host)):
+            problems.append(f"{url}: {host} does not listen on {port}")
+    return problems
+
+
+def test_every_url_points_at_a_defined_service_and_port(default_files: dict[str, str]) -> None:
+    assert check_urls(default_files) == []
+
+
+def test_url_check_can_fail(default_files: dict[str, str]) -> None:
+    broken = dict(default_files)
+    broken["promtail/promtail.yml"] = broken["promtail/promtail.yml"].replace("loki:3100", "loki:3101")
+    assert any("loki does not listen on 3101" in p for p in check_urls(broken))
+
+
+def published(service: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return [tuple(str(p).rsplit(":", 2)[:2]) for p in service.get("ports", [])]  # type: ignore[misc]
+
+
+def test_host_ports_unique_and_only_grafana_beyond_loopback(default_files: dict[str, str]) -> None:
+    services = compose(default_files)["services"]
+    seen: dict[str, str] = {}
+    for name, service in services.items():
+        for host, port in published(service):
+            assert port not in seen, f"{name} and {seen[port]} both publish {port}"
+            seen[port] = name
+            assert host == ("0.0.0.0" if name == "grafana" else "127.0.0.1"), (name, host)
+    assert "3000" in seen
+
+
+def test_every_service_is_hardened(default_files: dict[str, str]) -> None:
+    services = compose(default_files)["services"]
+    for name, service in services.items():
+        assert "healthcheck" in service and service["healthcheck"]["test"], name
+        assert service["restart"] == "unless-stopped", name
+        limits = service["deploy"]["resources"]["limits"]
+        assert limits["cpus"] and limits["memory"], name
+        assert not service.get("privileged"), name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert ":" in service["image"] and not service["image"].endswith(":latest"), name
+        for volume in service.get("volumes", []):
+            if volume.startswith("./"):
+                assert volume.endswith(":ro"), (name, volume)  # configs are read-only
+        for dependency in service.get("depends_on", {}).values():
+            assert dependency == {"condition": "service_healthy"}, name
+
+
+def test_depends_on_has_no_cycles(default_files: dict[str, str]) -> None:
+    services = compose(default_files)["services"]
+    graph = {name: set(s.get("depends_on", {})) for name, s in services.items()}
+    assert all(dep in services for deps in graph.values() for dep in deps)
+    done: set[str] = set()
+    while graph:
+        ready = [n for n, deps in graph.items() if deps <= done]
+        assert ready, f"cycle among {sorted(graph)}"
+        for n in ready:
+            done.add(n)
+            del graph[n]
+
+
+def test_grafana_has_no_default_credentials(default_files: dict[str, str]) -> None:
+    grafana = compose(default_files)["services"]["grafana"]
+    env = grafana["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"].startswith("/run/secrets/")
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false" and env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"].removeprefix("/var/lib/grafana/dashboards/")
+    assert f"grafana/dashboards/{home}" in default_files
+    assert "GRAFANA_ADMIN_PASSWORD=" in default_files[".env.example"]
+
+
+def variant(old: str, new: str) -> dict[str, str]:
+    text = DEFAULT_SPEC.read_text()
+    assert old in text
+    return render_all(build_model(load_spec_text(text.replace(old, new))))
+
+
+def test_lifecycle_api_only_when_asked(default_files: dict[str, str]) -> None:
+    command = compose(default_files)["services"]["prometheus"]["command"]
+    assert "--web.enable-lifecycle" not in command
+    assert "--storage.tsdb.retention.time=30d" in command
+    on = compose(variant("lifecycle_api: false", "lifecycle_api: true"))["services"]["prometheus"]["command"]
+    assert "--web.enable-lifecycle" in on
+
+
+def test_optional_services(default_files: dict[str, str]) -> None:
+    files = variant(
+        "  lifecycle_api: false",
+        "  lifecycle_api: false\n  optional_services: [pushgateway, "
+        "blackbox-exporter, postgres-exporter, redis-exporter, nginx-exporter]",
+    )
+    services = compose(files)["services"]
+    for name in ("pushgateway", "blackbox-exporter", "postgres-exporter", "redis-exporter", "nginx-exporter"):
+        assert name in services
+    jobs = {j["job_name"] for j in yaml.safe_load(files["prometheus/prometheus.yml"])["scrape_configs"]}
+    assert {"pushgateway", "blackbox-exporter"} <= jobs
+    assert check_urls(files) == []
+
+
+def test_host_profile_uses_loopback_and_paths() -> None:
+    files = variant("  target: docker ", "  target: host ")
+    prom = yaml.safe_load(files["prometheus/prometheus.yml"])
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
+    am = yaml.safe_load(files["alertmanager/alertmanager.yml"])
+    key = am["receivers"][0]["pagerduty_configs"][0]["routing_key_file"]
+    assert key.startswith("/etc/stackgen/secrets/")
+
+
+def test_up_without_docker_engine_fails_clearly(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from stackgen.pipeline import render_spec
+    from stackgen.writer import write_tree
+
+    out = tmp_path / "out"
+    write_tree(render_spec(DEFAULT_SPEC), out)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("GRAFANA_ADMIN_PASSWORD", "x")
+    result = CliRunner().invoke(app, ["up", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "no Docker engine is reachable" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.docker
+def test_docker_compose_up_smoke(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Where a Docker engine and the images are available: `stackgen up` brings it up healthy."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as err:  # noqa: BLE001 - any failure means no engine here
+        pytest.skip(f"no Docker engine reachable ({err.__class__.__name__}): smoke test not run")
+    from stackgen.pipeline import render_spec
+    from stackgen.writer import write_tree
+
+    out = tmp_path / "out"
+    write_tree(render_spec(DEFAULT_SPEC), out)
+    env = {"GRAFANA_ADMIN_PASSWORD": "smoke-test-only"}
+    import os
+
+    os.environ.update(env)
+    for name in {s for r in build_model(load_spec_text(DEFAULT_SPEC.read_text())).receivers for s in r.secret_files}:
+        (out / "secrets" / name).write_text("placeholder\n")
+    try:
+        result = CliRunner().invoke(app, ["up", "--out", str(out), "--timeout", "600"])
+        assert result.exit_code == 0, result.output
+    finally:
+        CliRunner().invoke(app, ["down", "--out", str(out)])
