@@ -93,7 +93,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
     received: list[dict] = []  # type: ignore[type-arg]
 
     class TargetHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             target.tick()
             body = target.metrics()
             self.send_response(200)
@@ -105,7 +105,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
             pass
 
     class HookHandler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             received.append(json.loads(self.rfile.read(length)))
             self.send_response(200)

@@ -111,8 +111,9 @@ def burn_alert(spec: Spec, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -
 
 
 def alert_rules(spec: Spec, service: Service, slo: SLO) -> list[dict[str, Any]]:
-    extra = {k: v for k, v in service.labels}
-    extra.update(dict(slo.labels))
+    # Prometheus templates alert labels too: user values are escaped to print verbatim.
+    extra = {k: template_safe(v) for k, v in service.labels}
+    extra.update({k: template_safe(v) for k, v in slo.labels})
     sel = cv.slo_matchers(slo)
     rules = [burn_alert(spec, slo, tier, extra) for tier in slo.tiers]
     watched = cv.bad_rate(spec.stack) if slo.sli.kind == "raw" else cv.total_rate(spec.stack)
@@ -194,7 +195,7 @@ def slo_header(spec: Spec, slo: SLO) -> str:
     )
 
 
-def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
+def slo_rule_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str | None, dict[str, Any]]]:
     """The SLO's recordings and alerts, in one group where they fit (alerts then see this
     cycle's ratios: rules in a group run in order)."""
     recordings = recording_rules(spec, slo)
@@ -211,6 +212,11 @@ def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
                 {"name": f"{name}:alerts", "rules": alerts},
             ),
         ]
+    return groups
+
+
+def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
+    groups = slo_rule_groups(spec, service, slo)
     test = cv.alerts_test_file(slo).removeprefix("prometheus/")
     head = header(
         spec.source_file,
@@ -219,13 +225,17 @@ def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
     return head + yaml_list("groups", groups)
 
 
+def info_group_name(slo: SLO) -> str:
+    return f"slo:{slo.service}:{slo.name}:dashboard"
+
+
 def info_file(spec: Spec, slo: SLO) -> str:
     head = header(
         spec.source_file,
         f"Dashboard series for SLO {slo.service}/{slo.name}: burn rate per window, "
         "objective, budget, period and alert thresholds. Alerts do not read these.",
     )
-    group = {"name": f"slo:{slo.service}:{slo.name}:dashboard", "rules": info_rules(slo)}
+    group = {"name": info_group_name(slo), "rules": info_rules(slo)}
     return head + yaml_list("groups", [(None, group)])
 
 
