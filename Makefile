@@ -49,6 +49,12 @@ test-deps: $(VENV)/.dev-installed ## Install what the tests need: Python deps, p
 test: test-deps ## Run every test (installs what it needs first)
 	STACKGEN_REQUIRE_TOOLS=1 $(BIN)/pytest -q
 
+fuzz: test-deps ## Property tests with a large budget (2,000 generated and 2,000 mutated specs)
+	STACKGEN_REQUIRE_TOOLS=1 STACKGEN_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q -s tests/test_safety.py -k "valid_generated or mutated"
+
+bench: $(VENV)/.dev-installed ## Render speed, memory and cold start; writes bench/results/latest.md
+	cd bench && ../$(BIN)/python run.py
+
 lint: $(VENV)/.dev-installed ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check stackgen tests
 	$(BIN)/ruff format --check stackgen
@@ -61,4 +67,4 @@ format: $(VENV)/.dev-installed ## Format the code with ruff
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv render check validate explain test-deps test lint format clean
+.PHONY: help venv render check validate explain test-deps test fuzz bench lint format clean

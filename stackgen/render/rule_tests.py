@@ -217,33 +217,33 @@ class Scenario:
         return factor if ((t - self.step) % period) < busy else 1
 
 
-def _counter(increments: list[Decimal]) -> str:
-    """promtool notation for a counter starting at COUNTER_START with these per-step increments."""
+Runs = list[tuple[int, Decimal]]  # (steps, value per step)
+
+
+def _merge(runs_: Runs) -> Runs:
+    out: Runs = []
+    for count, value in runs_:
+        if count <= 0:
+            continue
+        if out and out[-1][1] == value:
+            out[-1] = (out[-1][0] + count, value)
+        else:
+            out.append((count, value))
+    return out
+
+
+def _counter(increments: Runs) -> str:
+    """promtool notation for a counter starting at COUNTER_START, rising by each run's increment per step."""
     parts = [str(COUNTER_START)]
     value = COUNTER_START
-    i = 0
-    while i < len(increments):
-        inc = increments[i]
-        run = 1
-        while i + run < len(increments) and increments[i + run] == inc:
-            run += 1
-        first = value + inc
-        parts.append(f"{_n(first)}+{_n(inc)}x{run - 1}")
-        value += inc * run
-        i += run
+    for count, inc in _merge(increments):
+        parts.append(f"{_n(value + inc)}+{_n(inc)}x{count - 1}")
+        value += inc * count
     return " ".join(parts)
 
 
-def _gauge(values: list[Decimal]) -> str:
-    parts = []
-    i = 0
-    while i < len(values):
-        run = 1
-        while i + run < len(values) and values[i + run] == values[i]:
-            run += 1
-        parts.append(f"{_n(values[i])}x{run - 1}")
-        i += run
-    return " ".join(parts)
+def _gauge(values: Runs) -> str:
+    return " ".join(f"{_n(value)}x{count - 1}" for count, value in _merge(values))
 
 
 def _n(value: Decimal) -> str:
@@ -251,12 +251,35 @@ def _n(value: Decimal) -> str:
     return text
 
 
+def runs(sc: Scenario) -> list[tuple[int, int, Decimal]]:
+    """(steps, traffic, error ratio) runs over steps 1..N, computed from the scenario's
+    breakpoints rather than step by step (a 3d scenario has 8640 steps)."""
+    total = sc.steps()
+    points = {1, total + 1}
+    for t in (sc.onset, sc.stop):
+        points.add(t // sc.step + 1)
+    if sc.busy is not None:
+        period, busy, _ = sc.busy
+        for start in range(0, sc.end + period, period):
+            points.update({start // sc.step + 1, (start + busy) // sc.step + 1})
+    edges = sorted(p for p in points if 1 <= p <= total + 1)
+    out: list[tuple[int, int, Decimal]] = []
+    for first, nxt in zip(edges, edges[1:], strict=False):
+        t = first * sc.step
+        value = (nxt - first, sc.traffic_at(t), sc.error_at(t))
+        if out and out[-1][1:] == value[1:]:
+            out[-1] = (out[-1][0] + value[0], *value[1:])
+        else:
+            out.append(value)
+    return out
+
+
 def input_series(slo: SLO, sc: Scenario) -> list[dict[str, str]] | None:
     """Input series for a scenario, or None when the SLI's selectors cannot be synthesised."""
-    times = [sc.step * k for k in range(1, sc.steps() + 1)]
-    total_inc = [EVENTS_PER_STEP * sc.traffic_at(t) for t in times]
-    bad_inc = [EVENTS_PER_STEP * sc.traffic_at(t) * sc.error_at(t) for t in times]
-    good_inc = [t - b for t, b in zip(total_inc, bad_inc, strict=True)]
+    segments = runs(sc)
+    total_inc: Runs = [(n, EVENTS_PER_STEP * traffic) for n, traffic, _ in segments]
+    bad_inc: Runs = [(n, EVENTS_PER_STEP * traffic * error) for n, traffic, error in segments]
+    good_inc: Runs = [(n, EVENTS_PER_STEP * traffic * (1 - error)) for n, traffic, error in segments]
     sli = slo.sli
     if sli.kind == "events":
         total_sel = counter_selector(sli.total or "")
@@ -301,7 +324,7 @@ def input_series(slo: SLO, sc: Scenario) -> list[dict[str, str]] | None:
         labels = labels_for(selector) if selector else None
         if labels is None or sli.metric is None or sc.busy is not None:
             return None
-        values = [Decimal(1)] + [Decimal(1) - sc.error_at(t) for t in times]
+        values: Runs = [(1, Decimal(1))] + [(n, 1 - error) for n, _, error in segments]
         return [{"series": series_name(sli.metric, labels), "values": _gauge(values)}]
     return None
 
@@ -337,10 +360,11 @@ def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Frac
     """Error ratio over a window: a ratio of sums of the base samples it holds (SLO-MATH.md).
     The base sample at time s covers (s - B, s]; a window ending at t holds those in (t - W, t]."""
     start = max(first_base_sample(slo, base), t - window + base)
-    if sc.busy is None and start > 0 and type(sc).error_at is Scenario.error_at:
+    if sc.busy is None and "error_at" not in vars(sc):
         # Constant traffic: count grid samples instead of walking them (renders stay fast).
-        total_n = (t - start) // base + 1
-        lo = max(start, sc.onset + 1)
+        # The sample at t=0 (availability only) sees one scrape of B/step.
+        total_n = Fraction((t - start) // base + 1) if start > 0 else Fraction(t // base) + Fraction(sc.step, base)
+        lo = max(start, sc.onset + 1, 1)
         hi = min(t, sc.stop)
         errors = 0 if hi < lo else hi // base - (lo - 1) // base
         return Fraction(errors) * Fraction(sc.error) / total_n
