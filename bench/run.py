@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,10 @@ from stackgen.render import render_all
 files = render_all(load_model(Path(sys.argv[1]), None))
 data = {}
 for path, text in files.items():  # the same output as plain data
-    data[path] = json.loads(text) if path.endswith(".json") else (yaml.safe_load(text) if path.endswith(".yml") else text)
+    if path.endswith(".json"):
+        data[path] = json.loads(text)
+    else:
+        data[path] = yaml.safe_load(text) if path.endswith(".yml") else text
 dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 t0 = time.perf_counter()
 for path, value in data.items():
@@ -77,9 +79,10 @@ def wall(argv: list[str], runs: int = 7) -> float:
 
 
 def main() -> None:
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     lines = [
         f"# stackgen benchmarks ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-        f"Python {platform.python_version()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores)",
+        f"Python {platform.python_version()}, {cores} cores)",
         "",
     ]
     lines += [

@@ -10,6 +10,7 @@ one-second-short sum_over_time ranges give the same values in Prometheus 2 and 3
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -264,7 +265,7 @@ def runs(sc: Scenario) -> list[tuple[int, int, Decimal]]:
             points.update({start // sc.step + 1, (start + busy) // sc.step + 1})
     edges = sorted(p for p in points if 1 <= p <= total + 1)
     out: list[tuple[int, int, Decimal]] = []
-    for first, nxt in zip(edges, edges[1:], strict=False):
+    for first, nxt in itertools.pairwise(edges):
         t = first * sc.step
         value = (nxt - first, sc.traffic_at(t), sc.error_at(t))
         if out and out[-1][1:] == value[1:]:
