@@ -22,6 +22,7 @@ OBJECTIVE = "slo:objective:ratio"
 ERROR_BUDGET = "slo:error_budget:ratio"
 PERIOD = "slo:period:seconds"
 TIER_THRESHOLD = "slo:alert_burn_rate_threshold:ratio"
+SLI_PERIOD = "slo:sli:ratio_period"  # the SLI (good ratio) over each SLO's own period
 
 ALERT_ABSENT = "SLOMetricsAbsent"
 ALERT_BUDGET_LOW = "SLOErrorBudgetLow"

@@ -163,6 +163,7 @@ def info_rules(slo: SLO) -> list[dict[str, Any]]:
         }
         for w in slo.windows
     ]
+    rules.append({"record": cv.SLI_PERIOD, "expr": f"1 - {cv.error_ratio(slo.period)}{sel}", "labels": labels})
     rules.append({"record": cv.OBJECTIVE, "expr": f"vector({num(slo.objective / 100)})", "labels": labels})
     rules.append({"record": cv.ERROR_BUDGET, "expr": f"vector({num(slo.budget)})", "labels": labels})
     rules.append({"record": cv.PERIOD, "expr": f"vector({slo.period})", "labels": labels})

@@ -1,0 +1,190 @@
+"""Dashboards: valid, tidy, wired to provisioned datasources, and every series they read is
+produced by a generated recording rule or a component of the stack."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+# Metrics the stack's components export themselves (not recording rules).
+COMPONENT_METRICS = {
+    "up",
+    "ALERTS",
+    "prometheus_rule_evaluation_failures_total",
+    "alertmanager_notifications_failed_total",
+    "loki_distributor_bytes_received_total",
+}
+PROMQL_WORDS = {
+    "sum",
+    "by",
+    "without",
+    "rate",
+    "increase",
+    "count",
+    "or",
+    "and",
+    "unless",
+    "vector",
+    "bool",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "max",
+    "min",
+    "avg",
+    "abs",
+    "offset",
+}
+
+
+def dashboards(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {p: json.loads(t) for p, t in files.items() if p.startswith("grafana/dashboards/") and p.endswith(".json")}
+
+
+def targets(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [t for panel in dashboard.get("panels", []) for t in panel.get("targets", [])]
+    out += dashboard.get("annotations", {}).get("list", [])
+    return [t for t in out if t.get("expr")]
+
+
+def overlaps(panels: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    boxes = [(p.get("id"), p["gridPos"]) for p in panels if "gridPos" in p]
+    found = []
+    for i, (a_id, a) in enumerate(boxes):
+        for b_id, b in boxes[i + 1 :]:
+            if (
+                a["x"] < b["x"] + b["w"]
+                and b["x"] < a["x"] + a["w"]
+                and a["y"] < b["y"] + b["h"]
+                and b["y"] < a["y"] + a["h"]
+            ):
+                found.append((a_id, b_id))
+    return found
+
+
+def metric_names(expr: str) -> set[str]:
+    text = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    text = re.sub(r'"[^"]*"|`[^`]*`', "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without)\s*\([^)]*\)", "", text)
+    names = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text)) - PROMQL_WORDS
+    return {n for n in names if not re.fullmatch(r"[0-9.e]+", n)}
+
+
+def recorded(files: dict[str, str]) -> set[str]:
+    names = set()
+    for path, text in files.items():
+        if path.startswith("prometheus/rules/"):
+            names |= {r["record"] for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "record" in r}
+    return names
+
+
+def test_every_dashboard_is_valid_and_tidy(default_files: dict[str, str], default_model) -> None:  # type: ignore[no-untyped-def]
+    boards = dashboards(default_files)
+    assert len(boards) == 3 + len(default_model.services)
+    uids = [b["uid"] for b in boards.values()]
+    assert len(uids) == len(set(uids)) and all(len(u) <= 40 for u in uids)
+    for path, board in boards.items():
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)), path
+        assert overlaps(board["panels"]) == [], path
+        assert board["refresh"] and board["time"]["from"].startswith("now-"), path
+
+
+def test_overlap_checker_can_fail() -> None:
+    panels = [
+        {"id": 1, "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8}},
+        {"id": 2, "gridPos": {"x": 6, "y": 4, "w": 12, "h": 8}},
+    ]
+    assert overlaps(panels) == [(1, 2)]
+
+
+def test_datasources_are_provisioned_uids(default_files: dict[str, str]) -> None:
+    provisioned = {
+        d["uid"]: d["type"]
+        for d in yaml.safe_load(default_files["grafana/provisioning/datasources/datasources.yml"])["datasources"]
+    }
+    for path, board in dashboards(default_files).items():
+        for node in [*board["panels"], *targets(board)]:
+            ds = node.get("datasource")
+            if isinstance(ds, dict):
+                assert provisioned.get(ds["uid"]) == ds["type"], (path, ds)
+            else:
+                assert ds is None, (path, ds)  # never by name
+
+
+def test_every_metric_is_produced_by_a_rule_or_a_component(default_files: dict[str, str]) -> None:
+    produced = recorded(default_files) | COMPONENT_METRICS
+    used = set()
+    for path, board in dashboards(default_files).items():
+        for target in targets(board):
+            if target.get("datasource", {}).get("type") == "prometheus":
+                names = metric_names(target["expr"])
+                assert names, target["expr"]
+                assert names <= produced, (path, target["expr"], names - produced)
+                used |= names
+    assert {"slo:error_budget_remaining:ratio", "slo:sli:ratio_period", "slo:objective:ratio"} <= used
+
+
+def test_metric_check_can_fail() -> None:
+    assert metric_names('sum(rate(nope_total{job="x"}[5m])) / 2') == {"nope_total"}
+
+
+def test_home_dashboard_lists_every_slo(default_files: dict[str, str], default_model) -> None:  # type: ignore[no-untyped-def]
+    compose = yaml.safe_load(default_files["docker-compose.yml"])
+    home = compose["services"]["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    path = "grafana/dashboards/" + home.removeprefix("/var/lib/grafana/dashboards/")
+    board = json.loads(default_files[path])
+    table = next(p for p in board["panels"] if p["type"] == "table")
+    # The table reads slo:objective:ratio, recorded once per SLO, so it has a row per SLO.
+    exprs = [t["expr"] for t in table["targets"]]
+    assert "slo:objective:ratio" in exprs and "slo:sli:ratio_period" in exprs
+    objective_rules = [
+        r
+        for p, t in default_files.items()
+        if p.endswith(".dashboard.rules.yml")
+        for g in yaml.safe_load(t)["groups"]
+        for r in g["rules"]
+        if r.get("record") == "slo:objective:ratio"
+    ]
+    assert len(objective_rules) == len(default_model.slos)
+    providers = yaml.safe_load(default_files["grafana/provisioning/dashboards/dashboards.yml"])["providers"]
+    mount = next(v for v in compose["services"]["grafana"]["volumes"] if v.startswith("./grafana/dashboards:"))
+    container_dir = mount.split(":")[1]
+    for provider in providers:
+        folder = provider["options"]["path"].removeprefix(container_dir + "/")
+        assert any(p.startswith(f"grafana/dashboards/{folder}/") for p in default_files), provider
+
+
+@pytest.mark.parametrize("service", ["api", "search", "webhooks"])
+def test_service_dashboard_has_the_panels_on_call_needs(default_files: dict[str, str], service: str) -> None:
+    path = next(p for p in default_files if p.endswith(f"stackgen-svc-{service}.json"))
+    board = json.loads(default_files[path])
+    titles = " | ".join(p.get("title", "") for p in board["panels"])
+    for needle in (
+        "SLI over",
+        "Error budget left",
+        "against the objective",
+        "burn-down",
+        "alert thresholds",
+        "traffic",
+        "log lines",
+    ):
+        assert needle in titles, needle
+    names = [a["name"] for a in board["annotations"]["list"]]
+    assert "SLO alerts" in names and "Escalations" in names
+    assert any(v["name"] == "slo" for v in board["templating"]["list"])
+    logs = next(p for p in board["panels"] if p["type"] == "logs")
+    assert logs["targets"][0]["expr"] == f'{{service="{service}"}}'
+
+
+def test_readme_lists_the_dashboards() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "## Dashboards" in readme
