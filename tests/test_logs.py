@@ -258,3 +258,34 @@ def test_redaction_rejects_patterns_re2_cannot_run() -> None:
     )
     with pytest.raises(SpecError, match="lookahead/lookbehind is not supported by RE2"):
         build_model(load_spec_text(text))
+
+
+# ---- Structure: no Loki/Promtail binary here, so configs are checked against schemas the
+# project maintains from the documented configuration reference (tests/schemas/).
+
+SCHEMAS = ROOT / "tests/schemas"
+
+
+def schema_errors(schema_file: str, data: object) -> list[str]:
+    import json
+
+    import jsonschema
+
+    schema = json.loads((SCHEMAS / schema_file).read_text())
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(data)
+    ]
+
+
+@pytest.mark.parametrize("spec", [DEFAULT_SPEC, EXAMPLE], ids=["slos.yaml", "every-sli-kind"])
+def test_loki_and_promtail_match_the_documented_reference(spec: Path) -> None:
+    files = render_spec(spec)
+    assert schema_errors("loki-3.7.schema.json", yaml.safe_load(files["loki/loki.yml"])) == []
+    assert schema_errors("promtail-3.6.schema.json", yaml.safe_load(files["promtail/promtail.yml"])) == []
+
+
+def test_schema_check_catches_a_misspelt_key(default_files: dict[str, str]) -> None:
+    config = yaml.safe_load(default_files["loki/loki.yml"])
+    config["compactor"]["retention_enable"] = True
+    assert any("retention_enable" in e for e in schema_errors("loki-3.7.schema.json", config))

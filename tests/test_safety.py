@@ -262,8 +262,8 @@ def test_sigkill_at_random_moments_leaves_old_or_new_tree(tmp_path: Path) -> Non
         )
         # Kill points spread over the run, most near the end, where the tree is written and swapped.
         time.sleep(
-            durations[target] * rng.choice([rng.uniform(0.05, 0.9), rng.uniform(0.8, 1.05), rng.uniform(0.9, 1.0)])
-        )
+            durations[target] * rng.choice([rng.uniform(0.05, 0.9), rng.uniform(0.8, 1.05), rng.uniform(0.9, 1.0), 3.0])
+        )  # 3.0: some renders finish, so both trees are seen
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
