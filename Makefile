@@ -52,8 +52,8 @@ test: test-deps ## Run every test (installs what it needs first)
 fuzz: test-deps ## Property tests with a large budget (2,000 generated and 2,000 mutated specs)
 	STACKGEN_REQUIRE_TOOLS=1 STACKGEN_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q -s tests/test_safety.py -k "valid_generated or mutated"
 
-bench: $(VENV)/.dev-installed ## Render speed, memory and cold start; writes bench/results/latest.md
-	cd bench && ../$(BIN)/python run.py
+bench: test-deps ## B1 render speed/memory/cold start, B2 rule cost in a real Prometheus; writes bench/results/latest.md
+	cd bench && ../$(BIN)/python run.py && ../$(BIN)/python b2.py
 
 lint: $(VENV)/.dev-installed ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check stackgen tests
