@@ -219,7 +219,7 @@ def main() -> None:
                             # see whether the alert condition holds at the end of the incident.
                             inlined = re.sub(
                                 r"([a-z_]+:sli_error:ratio_rate\w+)\{[^}]*\}",
-                                lambda m: f"({records[m.group(1)]})",
+                                lambda m, records=records: f"({records[m.group(1)]})",
                                 rule["expr"],
                             )
                             if prom.cost(inlined)[2]:
