@@ -390,7 +390,7 @@ def invalid_mutations(spec: dict[str, Any], rng: random.Random) -> dict[str, Any
     return spec
 
 
-EXAMPLES = FUZZ or 60
+EXAMPLES = FUZZ or 100
 
 
 @pytest.mark.tools
