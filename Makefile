@@ -24,13 +24,13 @@ $(VENV)/.dev-installed: $(BIN)/stackgen
 
 venv: $(BIN)/stackgen ## Create .venv with stackgen installed
 
-render: $(BIN)/stackgen ## Render $(SPEC) into $(OUT)/
+render: $(BIN)/stackgen ## Render slos.yaml into output/ (SPEC=, OUT= to change)
 	$(BIN)/stackgen render --spec $(SPEC) --out $(OUT)
 
-check: $(BIN)/stackgen ## Fail when $(OUT)/ is stale (what CI runs)
+check: $(BIN)/stackgen ## Fail when output/ is stale (what CI runs)
 	$(BIN)/stackgen render --spec $(SPEC) --out $(OUT) --check
 
-validate: $(BIN)/stackgen ## Run promtool, amtool and the compose schema on $(OUT)/
+validate: $(BIN)/stackgen ## Run promtool, amtool and the compose schema on output/
 	$(BIN)/stackgen validate --spec $(SPEC) --out $(OUT)
 
 explain: $(BIN)/stackgen ## Print the burn-rate math of every SLO
