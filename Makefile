@@ -49,8 +49,9 @@ test-deps: $(VENV)/.dev-installed ## Install what the tests need: Python deps, p
 test: test-deps ## Run every test (installs what it needs first)
 	STACKGEN_REQUIRE_TOOLS=1 $(BIN)/pytest -q
 
-fuzz: test-deps ## Property tests with a large budget (2,000 generated and 2,000 mutated specs)
-	STACKGEN_REQUIRE_TOOLS=1 STACKGEN_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q -s tests/test_safety.py -k "valid_generated or mutated"
+FUZZ_EXAMPLES ?= 2000
+fuzz: test-deps ## Property tests with a large budget (FUZZ_EXAMPLES= generated, mutated specs; default 2,000 each)
+	STACKGEN_REQUIRE_TOOLS=1 STACKGEN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/test_property.py -k "valid_generated or mutated or broken_yaml"
 
 bench: test-deps ## B1 render speed/memory/cold start, B2 rule cost in a real Prometheus; writes bench/results/latest.md
 	cd bench && ../$(BIN)/python run.py && ../$(BIN)/python b2.py

@@ -20,6 +20,23 @@ from stackgen.spec.loader import LoadedSpec
 Path_ = tuple[str | int, ...]
 
 SEVERITIES = ("critical", "warning", "info")
+MAX_DURATION = 100 * 365 * 86400
+# Labels stackgen sets on SLO series and alerts; routing, inhibition and dashboards read them.
+RESERVED_LABELS = frozenset(
+    {
+        "service",
+        "slo",
+        "team",
+        "severity",
+        "tier",
+        "category",
+        "alertname",
+        "long_window",
+        "short_window",
+        "impact",
+        "escalation_level",
+    }
+)
 CATEGORIES = ("slo", "security", "budget", "logs", "platform")
 # Alertmanager receiver fields that hold a secret file name in the spec.
 SECRET_FIELDS = (
@@ -290,10 +307,15 @@ class _Builder:
         if value is None:
             return default
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as err:
             self.fail(path, str(err))
             return default
+        if seconds > MAX_DURATION:
+            # Prometheus durations are int64 nanoseconds: past ~292y they overflow.
+            self.fail(path, f"{value!r} is longer than 100y; no window, period or retention needs that")
+            return default
+        return seconds
 
     def unique(self, items: list[dict[str, Any]], path: Path_, what: str) -> None:
         counts = Counter(item.get("name") for item in items)
@@ -335,8 +357,8 @@ class _Builder:
                 "must be at least twice scrape_interval: it is also the SLO base window, and a "
                 "rate() over it needs two scrapes",
             )
-        publish = {"grafana": "0.0.0.0"}
-        publish.update(raw.get("publish", {}))
+        # Every port on 127.0.0.1 unless the spec asks for more (slos.yaml opens Grafana).
+        publish: dict[str, str] = dict(raw.get("publish", {}))
         return Stack(
             name=raw["name"],
             target=raw.get("target", "docker"),
@@ -390,11 +412,14 @@ class _Builder:
             out.append(Receiver(item["name"], item["type"], item.get("description", ""), _pairs(settings)))
         return tuple(out)
 
-    def check_receivers(self, names: list[str], path: Path_, known: set[str]) -> tuple[str, ...]:
+    def check_receivers(self, names: list[str] | str, path: Path_, known: set[str]) -> tuple[str, ...]:
+        """A list of receiver names, or one name (reported at path itself, not path[0])."""
+        single = isinstance(names, str)
+        names = [names] if isinstance(names, str) else names
         for i, name in enumerate(names):
             if name not in known:
                 self.fail(
-                    (*path, i),
+                    path if single else (*path, i),
                     f"receiver {name!r} is not defined under receivers: "
                     f"define it or use one of {', '.join(sorted(known))}",
                 )
@@ -402,7 +427,7 @@ class _Builder:
 
     def build_routing(self, raw: dict[str, Any], known: set[str], receivers: tuple[Receiver, ...]) -> Routing:
         p: Path_ = ("routing",)
-        self.check_receivers([raw["default_receiver"]], (*p, "default_receiver"), known)
+        self.check_receivers(raw["default_receiver"], (*p, "default_receiver"), known)
         severities = []
         defaults = {
             "critical": (10, 300, 3600),
@@ -467,10 +492,10 @@ class _Builder:
                 self.fail((*p, "business_hours", "end"), "must be after start")
         watchdog = raw.get("watchdog", {})
         if watchdog:
-            self.check_receivers([watchdog["receiver"]], (*p, "watchdog", "receiver"), known)
+            self.check_receivers(watchdog["receiver"], (*p, "watchdog", "receiver"), known)
         status = raw.get("status_page", {})
         if status:
-            self.check_receivers([status["receiver"]], (*p, "status_page", "receiver"), known)
+            self.check_receivers(status["receiver"], (*p, "status_page", "receiver"), known)
             kind = next((r.type for r in receivers if r.name == status["receiver"]), "webhook")
             if kind != "webhook":
                 self.fail((*p, "status_page", "receiver"), f"must be a webhook receiver, not {kind}")
@@ -501,6 +526,9 @@ class _Builder:
         out = []
         for i, svc in enumerate(raw):
             p: Path_ = ("services", i)
+            for key in svc.get("labels", {}):
+                if key in RESERVED_LABELS:  # service labels go on every alert of the service, too
+                    self.fail((*p, "labels", key), f"{key!r} is set by stackgen; pick another label name")
             for j, job in enumerate(svc.get("jobs", [])):
                 if job not in job_names:
                     self.fail((*p, "jobs", j), f"scrape job {job!r} is not defined under scrape_jobs")
@@ -537,21 +565,8 @@ class _Builder:
         budget = slo_math.error_budget(slo_math.dec(raw["objective"]))
         tiers = self.build_tiers(tiers_raw, tiers_path, period, stack, budget)
         sli = self.build_sli(raw["sli"], (*p, "sli"))
-        reserved = {
-            "service",
-            "slo",
-            "team",
-            "severity",
-            "tier",
-            "category",
-            "alertname",
-            "long_window",
-            "short_window",
-            "impact",
-            "escalation_level",
-        }
         for key in alerting.get("labels", {}):
-            if key in reserved:
+            if key in RESERVED_LABELS:
                 self.fail(
                     (*p, "alerting", "labels", key),
                     f"{key!r} is set by stackgen; pick another label name",
@@ -733,9 +748,19 @@ class _Builder:
             err = re2_incompatibility(pat["regex"])
             if err:
                 self.fail((*p, "redaction", "patterns", i, "regex"), err)
+            if re.search(r"\{\{|\}\}", pat.get("replace", "")):
+                # Promtail and Alloy run `replace` as a Go template per match: {{ .Value }} would put
+                # the secret back, and a template that does not parse silently skips the redaction.
+                self.fail(
+                    (*p, "redaction", "patterns", i, "replace"),
+                    "'{{' and '}}' are not allowed: the log agents run replace as a Go template",
+                )
             patterns.append(RedactionPattern(pat["name"], pat["regex"], pat.get("replace", "<redacted>")))
         builtin = tuple(redaction_raw.get("builtin", []))
         alerts_raw = raw.get("alerts", {})
+        for key in ("error_rate", "auth_failures", "panics", "db_errors"):
+            if "for" in alerts_raw.get(key, {}):  # the Loki renderer parses it: check it here
+                self.duration(alerts_raw[key]["for"], (*p, "alerts", key, "for"), 300)
         builtin_alerts = tuple(
             (k, _pairs(alerts_raw.get(k, {})))
             for k in ("error_rate", "auth_failures", "panics", "db_errors")

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stackgen.model import build_model
+from stackgen.errors import SpecError
+from stackgen.model import RESERVED_LABELS, build_model
 from stackgen.render import render_all
 from stackgen.spec import load_spec_text
 from stackgen.writer import write_tree
@@ -57,7 +58,10 @@ def from_sloth(sloth: dict[str, Any]) -> dict[str, Any]:
             "name": name(sloth["service"]),
             "team": "storefront",
             "slos": slos,
-            "labels": {k: str(v) for k, v in sloth.get("labels", {}).items()},
+            # Sloth's `tier: "2"` would overwrite the tier label stackgen's routing reads.
+            "labels": {
+                (f"sloth_{k}" if k in RESERVED_LABELS else k): str(v) for k, v in sloth.get("labels", {}).items()
+            },
         }
     ]
     spec["logs"]["alerts"] = {}
@@ -93,6 +97,15 @@ def test_sloth_examples_translate_and_alert_at_sloths_thresholds(example: str) -
                         ours.add((window, (Decimal(rate) * Decimal(budget)).quantize(Decimal("1e-9"))))
     theirs = sloth_thresholds(SLOTH / "_gen" / example)
     assert theirs and ours == theirs
+
+
+def test_a_sloth_label_named_like_stackgens_is_rejected_with_its_location() -> None:
+    spec = from_sloth(yaml.safe_load((SLOTH / "getting-started.yml").read_text()))
+    labels = spec["services"][0]["labels"]
+    labels["tier"] = labels.pop("sloth_tier")
+    with pytest.raises(SpecError) as caught:
+        build_model(load_spec_text(yaml.safe_dump(spec, sort_keys=False)))
+    assert "services[0].labels.tier: 'tier' is set by stackgen; pick another label name" in str(caught.value)
 
 
 @pytest.mark.tools

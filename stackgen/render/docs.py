@@ -10,7 +10,7 @@ from stackgen import slo_math
 from stackgen.durations import format_duration
 from stackgen.model import SLO, Spec
 from stackgen.render.sli import bad_and_total
-from stackgen.render.templating import render_template
+from stackgen.render.templating import md_code, render_template
 from stackgen.slo_math import num
 
 SECRET_MEANING = {
@@ -25,9 +25,9 @@ SECRET_MEANING = {
 def sli_text(slo: SLO) -> str:
     sli = slo.sli
     if sli.kind == "latency":
-        return f"share of requests slower than {sli.threshold}s ({sli.histogram}{sli.selector})"
+        return f"share of requests slower than {sli.threshold}s ({md_code(f'{sli.histogram}{sli.selector}')})"
     if sli.kind == "availability":
-        return f"share of failed {sli.metric} samples ({sli.metric}{sli.selector})"
+        return f"share of failed {sli.metric} samples ({md_code(f'{sli.metric}{sli.selector}')})"
     if sli.kind == "raw":
         return "error ratio query (raw; long windows average it)"
     return "bad events over all events"

@@ -4,6 +4,7 @@ Alloy's own syntax, READMEs). StrictUndefined; values go through escaping filter
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,22 @@ def alloy_string(value: Any) -> str:
 
 
 def md_text(value: Any) -> str:
-    """User text in Markdown: one line, no HTML."""
-    return str(value).replace("\r", " ").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+    """User text in Markdown: one line, no HTML, no markup (emphasis, links, code, headings,
+    lists, entities all come out as the literal characters)."""
+    text = str(value).replace("\r", " ").replace("\n", " ").strip()
+    text = re.sub(r"([\\`*_\[\]~|$&])", r"\\\1", text)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    # A block marker at the start (heading, list item, setext line, "1." or "1)"): escape it.
+    text = re.sub(r"^([#+=-])", r"\\\1", text)
+    return re.sub(r"^(\d{1,9})([.)])", r"\1\\\2", text)
+
+
+def md_code(value: Any) -> str:
+    """User text as a Markdown code span: one line, printed verbatim (no entity or markup)."""
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 @cache

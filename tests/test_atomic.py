@@ -1,0 +1,310 @@
+"""Atomic output: `stackgen render` SIGKILLed at seeded moments leaves exactly the old tree
+or exactly the new one (file set and bytes, user files included), and the next render
+succeeds and removes every staging directory.
+
+Two kinds of kill points:
+- exact: a wrapper runs the real CLI with the writer's file operations reporting each step
+  (every staged file, fsync, the exchange, the cleanup) over a pipe and waiting for a go;
+  the test SIGKILLs at a seeded step, so kills land before, inside and after the swap;
+- timed: the plain CLI killed at seeded wall-clock moments across its run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stackgen.model import build_model
+from stackgen.render import render_all
+from stackgen.spec import load_spec
+from stackgen.writer import MARKER, write_tree
+from tests.conftest import ROOT
+
+E2E_SPEC = ROOT / "tests/e2e/spec.yaml"
+SEED = 20260807
+EXACT_KILLS = 30
+TIMED_KILLS = 14
+USER_FILES = {"notes/keep.txt": b"my notes\n", "secrets/pagerduty_key": b"not-a-real-key\n"}
+
+WRAPPER = textwrap.dedent(
+    """
+    import os, shutil, sys
+    from pathlib import Path
+
+    from stackgen import writer
+
+    events, acks = int(sys.argv[1]), int(sys.argv[2])
+
+    def step(name):
+        os.write(events, (name + "\\n").encode())
+        if os.read(acks, 1) != b"k":
+            os._exit(3)
+
+    def staged(path):
+        return ".stackgen-" in str(path)
+
+    write_bytes, write_text = Path.write_bytes, Path.write_text
+
+    def wb(self, data):
+        n = write_bytes(self, data)
+        if staged(self):
+            step("staged " + self.name)
+        return n
+
+    def wt(self, data, *a, **k):
+        n = write_text(self, data, *a, **k)
+        if staged(self):
+            step("staged " + self.name)
+        return n
+
+    Path.write_bytes, Path.write_text = wb, wt
+
+    def around(module, name):
+        original = getattr(module, name)
+
+        def wrapped(*args, **kwargs):
+            step("before " + name)
+            result = original(*args, **kwargs)
+            step("after " + name)
+            return result
+
+        setattr(module, name, wrapped)
+
+    for module, name in [(writer, "_fsync_tree"), (writer, "_exchange"), (writer, "recover"), (os, "rename")]:
+        around(module, name)
+    rmtree = shutil.rmtree
+
+    def rm(path, *a, **k):
+        step("rmtree " + Path(path).name.split("-")[1])
+        return rmtree(path, *a, **k)
+
+    shutil.rmtree = rm
+    sys.argv = ["stackgen", "render", "--spec", sys.argv[3], "--out", sys.argv[4]]
+    from stackgen.cli import main
+
+    main()
+    """
+)
+
+
+def big_spec(slos: int) -> str:
+    spec = yaml.safe_load(E2E_SPEC.read_text())
+    template = spec["services"][0]
+    spec["services"] = [
+        {**template, "name": f"svc-{s}", "slos": [{**template["slos"][0], "name": f"slo-{k}"} for k in range(5)]}
+        for s in range(slos // 5)
+    ]
+    return yaml.safe_dump(spec)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (the marker included), or {} when root is absent."""
+    if not root.exists():
+        return {}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class Rig:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.out = tmp / "work" / "output"
+        self.out.parent.mkdir()
+        self.wrapper = tmp / "wrapper.py"
+        self.wrapper.write_text(WRAPPER)
+        self.specs = {"small": tmp / "small.yaml", "big": tmp / "big.yaml"}
+        self.specs["small"].write_text(E2E_SPEC.read_text())
+        self.specs["big"].write_text(big_spec(60))
+        self.files = {k: render_all(build_model(load_spec(p))) for k, p in self.specs.items()}
+        # The exact bytes of each complete tree, user files carried, marker included.
+        self.expected: dict[str, dict[str, bytes]] = {}
+        for name, files in self.files.items():
+            ref = tmp / f"ref-{name}"
+            write_tree(files, ref)
+            for rel, data in USER_FILES.items():
+                (ref / rel).parent.mkdir(parents=True, exist_ok=True)
+                (ref / rel).write_bytes(data)
+            write_tree(files, ref)  # a second render keeps them: that is the steady state
+            self.expected[name] = tree(ref)
+        assert self.expected["small"][MARKER] != self.expected["big"][MARKER]
+
+    def state(self, allow_absent: bool = False) -> str:
+        on_disk = tree(self.out)
+        if allow_absent and not on_disk:
+            return "absent"
+        matches = [name for name, want in self.expected.items() if on_disk == want]
+        if not matches:
+            for name, want in self.expected.items():
+                extra, missing = set(on_disk) - set(want), set(want) - set(on_disk)
+                changed = [r for r in set(on_disk) & set(want) if on_disk[r] != want[r]]
+                print(f"vs {name}: {len(extra)} extra, {len(missing)} missing, {len(changed)} changed")
+        assert matches, "output is neither the old tree nor the new one"
+        return matches[0]
+
+    def leftovers(self) -> list[str]:
+        return sorted(p.name for p in self.out.parent.iterdir() if p.name.startswith(".stackgen-"))
+
+    def finish(self, name: str) -> None:
+        """A following render (in-process, the same code as the CLI) succeeds and cleans up."""
+        write_tree(self.files[name], self.out)
+        for rel, data in USER_FILES.items():
+            if not (self.out / rel).exists():
+                (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
+                (self.out / rel).write_bytes(data)
+                write_tree(self.files[name], self.out)
+        assert self.state() == name
+        assert self.leftovers() == [], self.leftovers()
+
+    def run_exact(self, name: str, kill_at: int | None) -> tuple[list[str], bool]:
+        """Run the instrumented CLI; SIGKILL when step number kill_at is reported."""
+        ev_r, ev_w = os.pipe()
+        ack_r, ack_w = os.pipe()
+        child = subprocess.Popen(
+            [sys.executable, str(self.wrapper), str(ev_w), str(ack_r), str(self.specs[name]), str(self.out)],
+            pass_fds=(ev_w, ack_r),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        os.close(ev_w)
+        os.close(ack_r)
+        steps: list[str] = []
+        killed = False
+        with os.fdopen(ev_r, "rb") as events, os.fdopen(ack_w, "wb", buffering=0) as acks:
+            for line in events:
+                steps.append(line.decode().strip())
+                if kill_at is not None and len(steps) == kill_at:
+                    child.send_signal(signal.SIGKILL)
+                    killed = True
+                    break
+                acks.write(b"k")
+        _, err = child.communicate(timeout=120)
+        if not killed:
+            assert child.returncode == 0, err.decode()
+        return steps, killed
+
+
+@pytest.mark.slow
+def test_sigkill_at_every_kind_of_moment_leaves_old_or_new_tree(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rng = random.Random(SEED)
+    log: list[str] = []
+
+    # First render into a missing directory: killed, the target is absent or complete.
+    steps, _ = rig.run_exact("small", None)
+    first_steps = len(steps)
+    shutil_rm = __import__("shutil").rmtree
+    for k in sorted(rng.sample(range(1, first_steps + 1), 3)):
+        shutil_rm(rig.out, ignore_errors=True)
+        _, killed = rig.run_exact("small", k)
+        state = rig.state(allow_absent=True)
+        assert state in ("absent", "small")
+        log.append(f"first render, step {k}/{first_steps} ({steps[k - 1]}): {state}")
+        rig.finish("small")
+
+    # The steady state: the user's files are in the output and get carried over.
+    for rel, data in USER_FILES.items():
+        (rig.out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (rig.out / rel).write_bytes(data)
+    rig.finish("small")
+
+    # Step counts of a full run each way, then exact kills spread over them (the swap's
+    # steps get extra draws: they are few and the ones that matter most).
+    profiles = {}
+    for target in ("big", "small"):
+        profiles[target], _ = rig.run_exact(target, None)
+        assert rig.state() == target
+    swap_steps = {t: [i + 1 for i, s in enumerate(p) if not s.startswith("staged ")] for t, p in profiles.items()}
+    kinds_seen: set[str] = set()
+    for n in range(EXACT_KILLS - 3):
+        current = rig.state()
+        target = "small" if current == "big" else "big"
+        steps = profiles[target]
+        k = rng.choice(swap_steps[target]) if n % 2 else rng.randint(1, len(steps))
+        seen_steps, killed = rig.run_exact(target, k)
+        state = rig.state()
+        last = seen_steps[-1]
+        kinds_seen.add(last.split()[0] + " " + last.split()[-1] if not last.startswith("staged") else "staged file")
+        log.append(f"{current}->{target}, step {k}/{len(steps)} ({last}): {state}, killed={killed}")
+        # Until the exchange has returned the old tree is in place; from then on the new one.
+        assert state == (target if "after _exchange" in seen_steps else current), log[-1]
+        if rng.random() < 0.5:
+            rig.finish(target)
+        # else: leave the debris (staging dirs) to the next killed run: its recover() must cope
+    assert any("_exchange" in s for s in kinds_seen), kinds_seen
+    assert any(s.startswith("rmtree") for s in kinds_seen), kinds_seen
+
+    # Timed kills of the plain CLI between the two trees.
+    durations = {}
+    for name in ("big", "small"):
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "stackgen", "render", "--spec", str(rig.specs[name]), "--out", str(rig.out)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        durations[name] = time.monotonic() - started
+        rig.state()
+    landed = 0
+    seen = set()
+    for _ in range(TIMED_KILLS):
+        current = rig.state()
+        target = "small" if current == "big" else "big"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "stackgen", "render", "--spec", str(rig.specs[target]), "--out", str(rig.out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        fraction = rng.choice([rng.uniform(0.3, 1.0), rng.uniform(0.75, 1.05)])
+        time.sleep(durations[target] * fraction)
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            landed += 1
+        child.wait()
+        state = rig.state()
+        seen.add(state)
+        log.append(f"timed {current}->{target} at {fraction:.2f} of {durations[target]:.2f}s: {state}")
+    rig.finish("small")
+    print("\n" + "\n".join(log))
+    print(
+        f"kill points: {EXACT_KILLS} exact (step kinds: {sorted(kinds_seen)}), "
+        f"{TIMED_KILLS} timed ({landed} landed before the render finished); states seen {sorted(seen)}"
+    )
+    assert landed >= TIMED_KILLS // 3
+
+
+def test_a_directory_stackgen_does_not_own_is_never_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "refusing to replace it" in proc.stderr
+    assert tree(out) == {"precious.txt": b"x"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackgen-")]
+
+
+def test_user_files_are_kept_and_reported(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args: list[Any] = [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out", str(out)]
+    subprocess.run(args, check=True, capture_output=True, timeout=120)
+    (out / "notes.md").write_text("mine")
+    (out / "secrets" / "hook_token").write_text("t0ken")
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert "notes.md is not generated by stackgen; kept as is" in proc.stderr
+    assert "hook_token" not in proc.stderr  # secrets/ is the user's: kept silently
+    assert (out / "notes.md").read_text() == "mine" and (out / "secrets/hook_token").read_text() == "t0ken"
