@@ -35,7 +35,8 @@ def sli(kind: int, s: int) -> dict[str, Any]:
     return {"raw": {"error_ratio": f'1 - avg(avg_over_time(quality_ratio{{job="svc{s}"}}[{{{{window}}}}]))'}}
 
 
-def synthetic_spec(slos: int) -> str:
+def synthetic_spec(slos: int, varied: bool = False) -> str:
+    """N SLOs in 5 shapes; varied=True gives every SLO its own objective (so its own numbers)."""
     spec = yaml.safe_load((ROOT / "slos.yaml").read_text())
     teams = ["storefront", "search", "integrations"]
     services = []
@@ -48,7 +49,7 @@ def synthetic_spec(slos: int) -> str:
                 "slos": [
                     {
                         "name": f"slo-{k}",
-                        "objective": [99.5, 99.9, 95, 99, 90][k],
+                        "objective": round(95 + (5 * s + k) * 0.0049, 4) if varied else [99.5, 99.9, 95, 99, 90][k],
                         "sli": sli(k, s),
                         **({"period": "28d"} if k == 4 else {}),
                         **(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
@@ -25,6 +26,7 @@ def parse_duration(text: str) -> int:
     return int(total)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_duration(seconds: int) -> str:
     """Shortest Prometheus duration for whole seconds: 86400 -> '1d', 5400 -> '1h30m'.
 

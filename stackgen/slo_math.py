@@ -6,6 +6,7 @@ Numbers are Decimals so that thresholds render as people write them
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
@@ -49,6 +50,7 @@ def dec(value: float | int | str | Decimal) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else str(value))
 
 
+@functools.lru_cache(maxsize=4096)  # Decimal in, text out: same value, same answer
 def tidy(value: Decimal) -> Decimal:
     """Round to 12 significant digits and drop trailing zeros (0.93333333333333 -> 0.933333333333)."""
     with localcontext() as ctx:
@@ -59,12 +61,14 @@ def tidy(value: Decimal) -> Decimal:
     return normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal
 
 
+@functools.lru_cache(maxsize=4096)
 def num(value: Decimal) -> str:
     """Render a Decimal for PromQL/YAML: plain digits, no exponent."""
     text = format(tidy(value), "f")
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def error_budget(objective_percent: Decimal) -> Decimal:
     """b = 1 - p, with p in percent: 99.5 -> 0.005."""
     return tidy((Decimal(100) - objective_percent) / Decimal(100))

@@ -8,7 +8,7 @@ path (plus, at worst, a stale .stackgen-* directory beside it that the next run 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import shutil
 import tempfile
@@ -37,16 +37,26 @@ class Diff:
         return not (self.changed or self.missing or self.extra)
 
 
-def existing_files(root: Path) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
+def existing_paths(root: Path) -> list[str]:
+    """Regular files under root (relative, sorted), without the marker."""
+    out: list[str] = []
     if not root.is_dir():
         return out
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            rel = path.relative_to(root).as_posix()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath).relative_to(root)
+        for name in filenames:
+            path = Path(dirpath, name)
+            if path.is_symlink() or not path.is_file():
+                continue
+            rel = (base / name).as_posix()
             if rel != MARKER:
-                out[rel] = path.read_bytes()
-    return out
+                out.append(rel)
+    return sorted(out)
+
+
+def existing_files(root: Path) -> dict[str, bytes]:
+    return {rel: (root / rel).read_bytes() for rel in existing_paths(root)}
 
 
 def _kept(rel: str, generated: dict[str, str]) -> bool:
@@ -67,7 +77,8 @@ def compare(files: dict[str, str], root: Path) -> Diff:
 
 def write_tree(files: dict[str, str], root: Path) -> list[str]:
     """Swap root for a tree holding exactly `files`; returns files that were there but are not
-    generated (they are carried over, not deleted, and reported)."""
+    generated (they are carried over, not deleted, and reported). Files whose bytes did not
+    change are hard-linked into the new tree; when nothing changed, nothing is written."""
     root = root.absolute()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} exists and is not a directory; choose another --out")
@@ -81,14 +92,22 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
     recover(root)
 
     previous = manifest(root)
-    foreign = [rel for rel in existing_files(root) if rel not in files and rel not in previous]
+    foreign = [rel for rel in existing_paths(root) if rel not in files and rel not in previous]
+    reported = [rel for rel in foreign if not _kept(rel, files)]
+    marker = MARKER_HEAD + "".join(f"{rel}\n" for rel in sorted(files))
+    data = {rel: text.encode() for rel, text in files.items()}
+    unchanged = {rel for rel in previous & data.keys() if _holds(root / rel, data[rel])}
+    if unchanged == previous == data.keys() and (root / MARKER).read_text() == marker:
+        return reported  # already exactly this tree: nothing to write, timestamps stay
     staging = Path(tempfile.mkdtemp(prefix=".stackgen-new-", suffix=f"-{root.name}", dir=parent))
     try:
-        for rel, text in files.items():
+        for folder in sorted({(staging / rel).parent for rel in data}):
+            folder.mkdir(parents=True, exist_ok=True)
+        for rel, body in data.items():
             target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(text.encode())
-        (staging / MARKER).write_text(MARKER_HEAD + "".join(f"{rel}\n" for rel in sorted(files)))
+            if rel not in unchanged or not _link(root / rel, target):
+                target.write_bytes(body)
+        (staging / MARKER).write_text(marker)
         for rel in foreign:  # user files (secrets, notes) survive a render
             src, dst = root / rel, staging / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +127,25 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return [rel for rel in foreign if not _kept(rel, files)]
+    return reported
+
+
+def _holds(path: Path, body: bytes) -> bool:
+    """path is a regular file (not a symlink) with exactly these bytes."""
+    try:
+        return not path.is_symlink() and path.stat().st_size == len(body) and path.read_bytes() == body
+    except OSError:
+        return False
+
+
+def _link(source: Path, target: Path) -> bool:
+    """Hard-link an unchanged file into the new tree: no data written, the old tree's removal
+    frees nothing. False where the filesystem cannot link (then the caller writes it)."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+        return True
+    except OSError:
+        return False
 
 
 def manifest(root: Path) -> set[str]:
@@ -132,10 +169,9 @@ def recover(root: Path) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths with renameat2(RENAME_EXCHANGE); False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
+    libc = _libc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is None:
         return False
@@ -150,7 +186,30 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _fsync_tree(root: Path) -> None:
+    """Make the new tree durable before it is swapped in. One syncfs(2) flushes the whole
+    filesystem in a single call (5,000 fsyncs took 1.5 s at 1,000 SLOs); elsewhere, fsync
+    each file."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if _syncfs(fd):
+            return
+    finally:
+        os.close(fd)
     for path in root.rglob("*"):
         if path.is_file():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def _syncfs(fd: int) -> bool:
+    libc = _libc()
+    syncfs = getattr(libc, "syncfs", None) if libc else None
+    return syncfs is not None and syncfs(fd) == 0
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)  # the running process' symbols: libc is among them
+    except OSError:
+        return None

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 import yaml
 
 from stackgen import conventions
+from stackgen.render import block_yaml
+from stackgen.render.block_yaml import go_retypes
 
 # libyaml's emitter when PyYAML has it (every wheel does): ~10x faster. Both emitters write
 # block style with sequences not indented under their key, so output is the same either way.
@@ -29,13 +32,11 @@ class _Dumper(_Base):  # type: ignore[misc]
 
 
 def _str(dumper: Any, value: str) -> yaml.ScalarNode:
-    if (
-        "\n" in value
-        and all(ch.isprintable() or ch == "\n" for ch in value)
-        and not value.endswith(" ")
-        and "\n " not in value
-        and not value.startswith(" ")
-    ):
+    if go_retypes(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")  # type: ignore[no-any-return]
+    if "\n" in value:
+        # A literal block keeps multi-line PromQL readable; PyYAML falls back to a double-quoted
+        # string where a literal block cannot hold the text exactly (e.g. a space before a newline).
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")  # type: ignore[no-any-return]
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)  # type: ignore[no-any-return]
 
@@ -44,6 +45,14 @@ _Dumper.add_representer(str, _str)
 
 
 def yaml_text(data: Any) -> str:
+    try:
+        return block_yaml.dump(data)
+    except block_yaml.Unsupported:
+        return pyyaml_text(data)
+
+
+def pyyaml_text(data: Any) -> str:
+    """The reference writer: what block_yaml.dump must match byte for byte."""
     return yaml.dump(
         data,
         Dumper=_Dumper,
@@ -92,5 +101,14 @@ def yaml_list(key: str, items: Iterable[tuple[str | None, Any]]) -> str:
     return "".join(parts)
 
 
-def json_text(data: Any) -> str:
+def json_text(data: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """2-space indented JSON, keys in insertion order. orjson writes what
+    json.dumps(indent=2, ensure_ascii=False) writes (the same bytes for every dashboard
+    stackgen renders; a float may be spelled 0.00001 instead of 1e-05) about 7x faster: the
+    standard library falls back to pure Python whenever indent is set."""
+    return orjson.dumps(data, default=default, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def stdlib_json_text(data: Any) -> str:
+    """The reference for json_text."""
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

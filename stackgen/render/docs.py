@@ -8,7 +8,7 @@ from typing import Any
 from stackgen import conventions as cv
 from stackgen import slo_math
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Spec
+from stackgen.model import SLO, Service, Spec
 from stackgen.render.sli import bad_and_total
 from stackgen.render.templating import md_code, render_template
 from stackgen.slo_math import num
@@ -86,8 +86,14 @@ def env_example(spec: Spec) -> str:
     )
 
 
+def render_service(spec: Spec, service: Service) -> dict[str, str]:
+    """The runbook of each SLO of the service."""
+    return {cv.runbook_file(slo): runbook(spec, slo) for slo in service.slos}
+
+
 def render(spec: Spec, other_files: list[str]) -> dict[str, str]:
-    files = {cv.runbook_file(slo): runbook(spec, slo) for slo in spec.slos}
+    """The stack's documents; other_files: every other generated path, for the README's table."""
+    files: dict[str, str] = {}
     secrets = sorted(
         {
             (value, r.name, SECRET_MEANING.get(key, key))

@@ -3,11 +3,9 @@ dashboards, built with grafanalib: SLO overview (home), one per service, logs, s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from grafanalib import core as g
-from grafanalib._gen import DashboardEncoder
 
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
@@ -437,16 +435,32 @@ def health_dashboard(spec: Spec) -> g.Dashboard:
 
 
 def dashboard_json(dashboard: g.Dashboard) -> str:
-    data = json.loads(json.dumps(dashboard.auto_panel_ids().to_json_data(), cls=DashboardEncoder))
-    return json_text(data)
+    # grafanalib objects turn into JSON data through to_json_data(), as its DashboardEncoder does.
+    return json_text(dashboard.auto_panel_ids().to_json_data(), default=_to_json_data)
 
 
-def render(spec: Spec) -> dict[str, str]:
+def _to_json_data(obj: Any) -> Any:
+    to_json_data = getattr(obj, "to_json_data", None)
+    if to_json_data is None:
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+    return to_json_data()
+
+
+def render_stack(spec: Spec) -> dict[str, str]:
     files = provisioning(spec)
     files[f"{DASHBOARDS_DIR}/SLOs/{OVERVIEW_UID}.json"] = dashboard_json(overview(spec))
     files[f"{DASHBOARDS_DIR}/Stack/{LOGS_UID}.json"] = dashboard_json(logs_dashboard(spec))
     files[f"{DASHBOARDS_DIR}/Stack/{HEALTH_UID}.json"] = dashboard_json(health_dashboard(spec))
+    return files
+
+
+def render_service(spec: Spec, service: Service) -> dict[str, str]:
+    uid = cv.service_dashboard_uid(service.name)
+    return {f"{DASHBOARDS_DIR}/team-{service.team}/{uid}.json": dashboard_json(service_dashboard(spec, service))}
+
+
+def render(spec: Spec) -> dict[str, str]:
+    files = render_stack(spec)
     for service in spec.services:
-        uid = cv.service_dashboard_uid(service.name)
-        files[f"{DASHBOARDS_DIR}/team-{service.team}/{uid}.json"] = dashboard_json(service_dashboard(spec, service))
+        files.update(render_service(spec, service))
     return files

@@ -10,6 +10,7 @@ one-second-short sum_over_time ranges give the same values in Prometheus 2 and 3
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -22,7 +23,7 @@ import promql_parser
 
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Service, Spec, Tier
+from stackgen.model import SLO, Service, Spec, Stack, Tier
 from stackgen.promql import WINDOW_PLACEHOLDER
 from stackgen.render import rules as rule_render
 from stackgen.render.common import header, yaml_text
@@ -31,6 +32,7 @@ from stackgen.slo_math import num
 COUNTER_START = Decimal(1000)  # counters start high: no reset/zero-clamp corner cases
 EVENTS_PER_STEP = Decimal(100)  # total events per input step
 ABOVE = Decimal("1.1")  # "just above" = 10% above the threshold error ratio
+ABOVE_FALLBACKS = (Decimal("1.12"), Decimal("1.15"), Decimal("1.2"))
 BELOW = Decimal("0.9")
 
 
@@ -121,6 +123,7 @@ class Selector:
     matchers: tuple[tuple[str, str, str], ...]  # (label, op, value)
 
 
+@functools.lru_cache(maxsize=4096)  # every scenario of an SLO parses the same selectors
 def parse_selector(text: str) -> Selector | None:
     try:
         node: Any = promql_parser.parse(text)
@@ -152,6 +155,12 @@ def counter_selector(text: str) -> Selector | None:
 
 def labels_for(*selectors: Selector, avoid: Selector | None = None) -> dict[str, str] | None:
     """Labels matching every selector's matchers and (if given) not matching `avoid`."""
+    found = _labels_for(selectors, avoid)
+    return None if found is None else dict(found)
+
+
+@functools.lru_cache(maxsize=4096)  # every scenario of an SLO asks for the same labels
+def _labels_for(selectors: tuple[Selector, ...], avoid: Selector | None) -> tuple[tuple[str, str], ...] | None:
     labels: dict[str, str] = {}
     for selector in selectors:
         for name, op, value in selector.matchers:
@@ -167,16 +176,16 @@ def labels_for(*selectors: Selector, avoid: Selector | None = None) -> dict[str,
     if avoid is not None:
         extra = [m for m in avoid.matchers if not all(_satisfies(labels.get(m[0], ""), m[1], m[2]) for _ in [0])]
         if extra:
-            return labels  # already outside avoid
+            return tuple(labels.items())  # already outside avoid
         for name, op, value in avoid.matchers:
             bad = _violate(op, value)
             if bad is None:
                 continue
             trial = {**labels, name: bad} if bad else {k: v for k, v in labels.items() if k != name}
             if all(_satisfies(trial.get(n, ""), o, v) for s in selectors for n, o, v in s.matchers):
-                return trial
+                return tuple(trial.items())
         return None
-    return labels
+    return tuple(labels.items())
 
 
 def series_name(metric: str, labels: dict[str, str]) -> str:
@@ -364,11 +373,7 @@ def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Frac
     if sc.busy is None and "error_at" not in vars(sc):
         # Constant traffic: count grid samples instead of walking them (renders stay fast).
         # The sample at t=0 (availability only) sees one scrape of B/step.
-        total_n = Fraction((t - start) // base + 1) if start > 0 else Fraction(t // base) + Fraction(sc.step, base)
-        lo = max(start, sc.onset + 1, 1)
-        hi = min(t, sc.stop)
-        errors = 0 if hi < lo else hi // base - (lo - 1) // base
-        return Fraction(errors) * Fraction(sc.error) / total_n
+        return _constant_ratio(start, t, base, sc.step, sc.onset, sc.stop, sc.error)
     bad = Fraction(0)
     total = Fraction(0)
     for sample in range(start, t + 1, base):
@@ -381,16 +386,31 @@ def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Frac
     return bad / total
 
 
+@functools.lru_cache(maxsize=1 << 14)  # SLOs of the same shape ask the same questions
+def _constant_ratio(start: int, t: int, base: int, step: int, onset: int, stop: int, error: Decimal) -> Fraction:
+    total_n = Fraction((t - start) // base + 1) if start > 0 else Fraction(t // base) + Fraction(step, base)
+    lo = max(start, onset + 1, 1)
+    hi = min(t, stop)
+    errors = 0 if hi < lo else hi // base - (lo - 1) // base
+    return Fraction(errors) * Fraction(error) / total_n
+
+
+@functools.lru_cache(maxsize=1024)
+def _fraction(value: Decimal) -> Fraction:
+    return Fraction(value)
+
+
 def budget_left(slo: SLO, sc: Scenario, t: int, base: int) -> Fraction:
     """1 - ratio(period) / b."""
-    return 1 - window_ratio(slo, sc, t, slo.period, base) / Fraction(slo.budget)
+    return 1 - window_ratio(slo, sc, t, slo.period, base) / _fraction(slo.budget)
 
 
 def short_burn(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> Fraction:
     """The alert's $value: the short window's burn rate, ratio / b."""
-    return window_ratio(slo, sc, t, tier.short_window, base) / Fraction(slo.budget)
+    return window_ratio(slo, sc, t, tier.short_window, base) / _fraction(slo.budget)
 
 
+@functools.lru_cache(maxsize=1024)
 def detection(tier: Tier, budget: Decimal, error: Decimal, base: int) -> Fraction:
     """SLO-MATH.md: L * r * b / e + B/2."""
     return Fraction(tier.long_window) * Fraction(tier.burn_rate) * Fraction(budget) / Fraction(error) + Fraction(
@@ -399,19 +419,30 @@ def detection(tier: Tier, budget: Decimal, error: Decimal, base: int) -> Fractio
 
 
 def alert_labels(spec: Spec, service: Service, slo: SLO, tier: Tier) -> dict[str, str]:
-    rule = rule_render.burn_alert(spec, slo, tier, {**dict(service.labels), **dict(slo.labels)})
-    return {k: str(v) for k, v in rule["labels"].items()}
+    return dict(_alert_labels(spec.stack, service.labels, slo, tier))
+
+
+@functools.lru_cache(maxsize=1024)  # several scenarios per tier expect the same labels
+def _alert_labels(
+    stack: Stack, service_labels: tuple[tuple[str, str], ...], slo: SLO, tier: Tier
+) -> tuple[tuple[str, str], ...]:
+    rule = rule_render.burn_alert(stack, slo, tier, {**dict(service_labels), **dict(slo.labels)})
+    return tuple((k, str(v)) for k, v in rule["labels"].items())
 
 
 def expected_annotations(spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budget: Fraction) -> dict[str, str]:
     """The rule's annotations with its two templated values replaced by the expected ones."""
-    rule = rule_render.burn_alert(spec, slo, tier, {})
-    annotations = dict(rule["annotations"])
+    annotations = dict(_burn_annotations(spec.stack, slo, tier))
     description = annotations["description"]
     description = description.replace('{{ $value | printf "%.1f" }}', f"{float(burn):.1f}")
     description = description.replace(rule_render.budget_query(slo), humanize_percentage(budget))
     annotations["description"] = _untemplate(description)
     return annotations
+
+
+@functools.lru_cache(maxsize=1024)
+def _burn_annotations(stack: Stack, slo: SLO, tier: Tier) -> tuple[tuple[str, str], ...]:
+    return tuple(rule_render.burn_alert(stack, slo, tier, {})["annotations"].items())
 
 
 def _untemplate(text: str) -> str:
@@ -464,7 +495,7 @@ def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tupl
     ]
     note = (
         f"{name} ({tier.severity} {tier.long}/{tier.short} > {num(tier.burn_rate)}x), just above the threshold: "
-        f"error ratio {num(error)} (1.1 x {num(threshold)}) from {at(onset)}. Predicted detection "
+        f"error ratio {num(error)} ({num(error / threshold)} x {num(threshold)}) from {at(onset)}. Predicted detection "
         f"L*r*b/e + B/2 = {float(expect):.0f}s after onset: not firing at {at(t_quiet)}, firing at {at(t_fire)}; "
         f"errors stop then, so it stops within the short window plus B, by {at(t_stopped)}."
     )
@@ -552,10 +583,16 @@ def _floor_to(value: Fraction, unit: int) -> int:
 
 
 def _above(threshold: Decimal, budget: Decimal) -> Decimal:
-    error = threshold * ABOVE
-    if error >= 1:
-        error = (threshold + 1) / 2
-    return error
+    """An error ratio just above the threshold (10%, or a little more where needed): once the
+    short window is full of it, the alert's $value is error / b, printed with one decimal, so
+    that value must not sit on a rounding edge (1.65 prints as 1.6 or 1.7 by float noise)."""
+    for factor in (ABOVE, *ABOVE_FALLBACKS):
+        error = threshold * factor
+        if error >= 1:
+            error = (threshold + 1) / 2
+        if _safe_format(Fraction(error) / Fraction(budget), "{:.1f}"):
+            return error
+    raise AssertionError(f"no error ratio just above {threshold} prints stably")
 
 
 def _stable_check_time(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> int:
@@ -604,11 +641,7 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
     series = input_series(slo, sc)
     assert series is not None
     t = window + base
-    samples = list(range(t - window + base, t + 1, base))
-    total = sum(Fraction(sc.traffic_at(s)) for s in samples)
-    bad = sum(Fraction(sc.traffic_at(s)) * Fraction(error_at(s)) for s in samples)
-    expected = bad / total
-    mean_of_ratios = sum(Fraction(error_at(s)) for s in samples) / len(samples)
+    expected, mean_of_ratios = _day_night_ratios(sc, window, base, quiet_error)
     sel = f'{{service="{slo.service}", slo="{slo.name}"}}'
     ratio = f"{cv.error_ratio(window)}{sel}"
     tests = [
@@ -638,6 +671,36 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
     return [(note, {"name": note, "interval": at(step), "input_series": series, "promql_expr_test": tests})]
 
 
+def _day_night_ratios(sc: Scenario, window: int, base: int, quiet_error: Decimal) -> tuple[Fraction, Fraction]:
+    """(ratio of sums, mean of ratios) over the window's base samples; the day/night shape
+    depends only on the numbers, so SLOs of the same shape share one computation."""
+    return _ratios_for(
+        _busy_samples(window, base, sc.step, sc.busy), sc.busy[2] if sc.busy else 1, sc.error, quiet_error
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _busy_samples(window: int, base: int, step: int, busy: tuple[int, int, int] | None) -> tuple[bool, ...]:
+    """For each base sample in the window: is it in the busy half of the day?"""
+    shape = Scenario(step=step, end=0, onset=0, stop=0, error=Decimal(0), busy=busy)
+    t = window + base
+    return tuple(shape.traffic_at(s) > 1 for s in range(t - window + base, t + 1, base))
+
+
+@functools.cache
+def _ratios_for(
+    busy: tuple[bool, ...], factor: int, busy_error: Decimal, quiet_error: Decimal
+) -> tuple[Fraction, Fraction]:
+    n_busy = sum(busy)
+    n_quiet = len(busy) - n_busy
+    if factor == 1:  # constant traffic: one error ratio throughout
+        return Fraction(busy_error), Fraction(busy_error)
+    total = n_busy * factor + n_quiet
+    bad = n_busy * factor * Fraction(busy_error) + n_quiet * Fraction(quiet_error)
+    mean = (n_busy * Fraction(busy_error) + n_quiet * Fraction(quiet_error)) / len(busy)
+    return bad / total, mean
+
+
 def quiet_group(spec: Spec, slo: SLO) -> tuple[str, dict[str, Any]]:
     """No traffic at all: the ratios have no value (not NaN), so nothing can page."""
     base = spec.stack.base_window
@@ -662,7 +725,9 @@ def quiet_group(spec: Spec, slo: SLO) -> tuple[str, dict[str, Any]]:
     )
 
 
-def absent_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str, Any]]:
+def absent_group(
+    spec: Spec, service: Service, slo: SLO, alerts: dict[str, dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
     base = spec.stack.base_window
     step = base // 2 if base % 2 == 0 else base
     stop = 30 * 60
@@ -672,8 +737,8 @@ def absent_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str,
     # Last base sample at `stop`; absent() holds from the next evaluation; fires `for` later.
     fire = stop + base + rule_render.ABSENT_FOR
 
-    def absent_alert(other: SLO) -> dict[str, Any]:
-        rule = next(r for r in rule_render.alert_rules(spec, service, other) if r["alert"] == cv.ALERT_ABSENT)
+    def absent_alert() -> dict[str, Any]:
+        rule = alerts[cv.ALERT_ABSENT]
         return {
             "exp_labels": {k: _untemplate(str(v)) for k, v in rule["labels"].items()},
             "exp_annotations": rule["annotations"],
@@ -696,14 +761,16 @@ def absent_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str,
                 {
                     "eval_time": at(fire + base),
                     "alertname": cv.ALERT_ABSENT,
-                    "exp_alerts": [absent_alert(slo), *others],
+                    "exp_alerts": [absent_alert(), *others],
                 },
             ],
         },
     )
 
 
-def budget_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str, Any]]:
+def budget_group(
+    spec: Spec, service: Service, slo: SLO, alerts: dict[str, dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
     """SLOErrorBudgetLow: burning at 2x drains the budget; it fires `for` after crossing the line."""
     base = spec.stack.base_window
     step = base // 2 if base % 2 == 0 else base
@@ -723,7 +790,7 @@ def budget_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str,
     sc.end = check + base
     series = input_series(slo, sc)
     assert series is not None
-    rule = next(r for r in rule_render.alert_rules(spec, service, slo) if r["alert"] == cv.ALERT_BUDGET_LOW)
+    rule = alerts[cv.ALERT_BUDGET_LOW]
     value = budget_left(slo, sc, check, base)
     while not _percent_safe(value):
         check += base
@@ -767,13 +834,19 @@ def budget_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str,
 
 
 def _test_doc(
-    spec: Spec, slo: SLO, rule_files: list[str], groups: list[tuple[str, dict[str, Any]]], purpose: str, path: str
+    spec: Spec,
+    slo: SLO,
+    rule_files: dict[str, list[str]],
+    groups: list[tuple[str, dict[str, Any]]],
+    purpose: str,
+    path: str,
 ) -> str:
+    """rule_files: each rule file the test loads, with the names of its groups."""
     doc = {
         "rule_files": [f"../../{f.removeprefix('prometheus/')}" for f in rule_files],
         "evaluation_interval": at(spec.stack.base_window),
         # promtool otherwise evaluates groups in no fixed order; dashboard series read the SLO's ratios.
-        "group_eval_order": [name for f in rule_files for name in _group_names(spec, slo, f)],
+        "group_eval_order": [name for names in rule_files.values() for name in names],
         "tests": [group for _, group in groups],
     }
     head = header(
@@ -785,27 +858,22 @@ def _test_doc(
     return head + yaml_text(doc)
 
 
-def _group_names(spec: Spec, slo: SLO, rule_file: str) -> list[str]:
-    if rule_file == cv.info_rules_file(slo):
-        return [rule_render.info_group_name(slo)]
-    service = next(s for s in spec.services if s.name == slo.service)
-    return [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]
-
-
 def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
     groups: list[tuple[str, dict[str, Any]]] = []
     for tier in slo.tiers:
         groups += tier_groups(spec, service, slo, tier)
     groups.append(full_outage_group(spec, service, slo))
-    groups.append(absent_group(spec, service, slo))
-    groups.append(budget_group(spec, service, slo))
+    alerts = {rule["alert"]: rule for rule in rule_render.alert_rules(spec, service, slo)}
+    groups.append(absent_group(spec, service, slo, alerts))
+    groups.append(budget_group(spec, service, slo, alerts))
     alerts_path = cv.alerts_test_file(slo)
     recording_path = cv.recording_test_file(slo)
+    slo_groups = {cv.rules_file(slo): [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]}
     return {
         alerts_path: _test_doc(
             spec,
             slo,
-            [cv.rules_file(slo)],
+            slo_groups,
             groups,
             "every alert fires at the predicted time (within one evaluation interval), "
             "not below its threshold, and stops after the errors stop.",
@@ -814,7 +882,7 @@ def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
         recording_path: _test_doc(
             spec,
             slo,
-            [cv.rules_file(slo), cv.info_rules_file(slo)],
+            {**slo_groups, cv.info_rules_file(slo): [rule_render.info_group_name(slo)]},
             ratio_groups(spec, slo),
             "windows are ratios of sums, burn rates are ratio / budget.",
             recording_path,
@@ -854,7 +922,7 @@ def coverage_only_tests(spec: Spec, service: Service, slo: SLO) -> str:
     return _test_doc(
         spec,
         slo,
-        [cv.rules_file(slo)],
+        {cv.rules_file(slo): [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]},
         [(note, {"name": note, "interval": at(base), "input_series": [], "alert_rule_test": checks})],
         "without synthesisable input, only the no-data behaviour is tested.",
         path,
@@ -1015,14 +1083,24 @@ def _stack_rule(spec: Spec, name: str) -> dict[str, Any]:
     return next(r for r in _stack_rules(spec) if r.get("alert") == name)
 
 
+def render_stack(spec: Spec) -> dict[str, str]:
+    return {cv.STACK_RULES_TEST: stack_test_file(spec)}
+
+
+def render_service(spec: Spec, service: Service) -> dict[str, str]:
+    files = {}
+    for slo in service.slos:
+        if testable(slo):
+            files.update(slo_test_files(spec, service, slo))
+        else:
+            files[cv.alerts_test_file(slo)] = coverage_only_tests(spec, service, slo)
+    return files
+
+
 def render(spec: Spec) -> dict[str, str]:
-    files = {cv.STACK_RULES_TEST: stack_test_file(spec)}
+    files = render_stack(spec)
     for service in spec.services:
-        for slo in service.slos:
-            if testable(slo):
-                files.update(slo_test_files(spec, service, slo))
-            else:
-                files[cv.alerts_test_file(slo)] = coverage_only_tests(spec, service, slo)
+        files.update(render_service(spec, service))
     return files
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from stackgen import conventions as cv
 from stackgen import slo_math
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Service, Spec, Tier
+from stackgen.model import SLO, Service, Spec, Stack, Tier
 from stackgen.render.common import header, yaml_list
 from stackgen.render.sli import bad_and_total
 from stackgen.slo_math import num
@@ -71,7 +71,7 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     return rules
 
 
-def burn_alert(spec: Spec, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -> dict[str, Any]:
+def burn_alert(stack: Stack, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -> dict[str, Any]:
     sel = cv.slo_matchers(slo)
     b = num(slo.budget)
     r = num(tier.burn_rate)
@@ -104,8 +104,8 @@ def burn_alert(spec: Spec, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -
             "summary": f"{slo.service} {slo.name}: error budget burning over {r}x ({tier.long}/{tier.short} "
             f"windows, {tier.severity})",
             "description": description,
-            "runbook_url": cv.runbook_url(spec.stack, slo),
-            "dashboard_url": cv.dashboard_url(spec.stack, slo),
+            "runbook_url": cv.runbook_url(stack, slo),
+            "dashboard_url": cv.dashboard_url(stack, slo),
         },
     }
 
@@ -115,7 +115,7 @@ def alert_rules(spec: Spec, service: Service, slo: SLO) -> list[dict[str, Any]]:
     extra = {k: template_safe(v) for k, v in service.labels}
     extra.update({k: template_safe(v) for k, v in slo.labels})
     sel = cv.slo_matchers(slo)
-    rules = [burn_alert(spec, slo, tier, extra) for tier in slo.tiers]
+    rules = [burn_alert(spec.stack, slo, tier, extra) for tier in slo.tiers]
     watched = cv.bad_rate(spec.stack) if slo.sli.kind == "raw" else cv.total_rate(spec.stack)
     rules.append(
         {
@@ -352,10 +352,20 @@ def stack_rules(spec: Spec) -> str:
     return head + yaml_list("groups", groups)
 
 
+def render_stack(spec: Spec) -> dict[str, str]:
+    return {cv.STACK_RULES: stack_rules(spec)}
+
+
+def render_service(spec: Spec, service: Service) -> dict[str, str]:
+    files = {}
+    for slo in service.slos:
+        files[cv.rules_file(slo)] = slo_rules(spec, service, slo)
+        files[cv.info_rules_file(slo)] = info_file(spec, slo)
+    return files
+
+
 def render(spec: Spec) -> dict[str, str]:
-    files = {cv.STACK_RULES: stack_rules(spec)}
+    files = render_stack(spec)
     for service in spec.services:
-        for slo in service.slos:
-            files[cv.rules_file(slo)] = slo_rules(spec, service, slo)
-            files[cv.info_rules_file(slo)] = info_file(spec, slo)
+        files.update(render_service(spec, service))
     return files
