@@ -173,10 +173,13 @@ def _key(key: Any) -> str:
 def _mapping(data: dict[Any, Any], indent: int, out: list[str], lead: str) -> None:
     """Keys at `indent`; the first line starts with `lead` (spaces, or a sequence dash)."""
     pad = " " * indent
+    append = out.append
     for key, value in data.items():
         text = _key(key)
         kind = type(value)
-        if kind is dict and value:
+        if kind is str and "\n" not in value and len(value) + indent + len(text) + 2 <= _MAX_COLUMN:
+            append(f"{lead}{text}: {_text(value)}\n")  # the common case, inlined
+        elif kind is dict and value:
             out.append(f"{lead}{text}:\n")
             _mapping(value, indent + 2, out, pad + "  ")
         elif kind is list and value:

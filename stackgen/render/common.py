@@ -7,6 +7,7 @@ name with a quote or a newline stays data. Comments are the only free text we ad
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 from collections.abc import Callable, Iterable
@@ -63,6 +64,7 @@ def pyyaml_text(data: Any) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # the same notes recur in every SLO's files
 def comment(text: str, width: int = 96) -> str:
     """`# ` lines; newlines in user text cannot escape the comment."""
     lines = []

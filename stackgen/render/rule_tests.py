@@ -354,7 +354,7 @@ def first_base_sample(slo: SLO, base: int) -> int:
 # Expected values from SLO-MATH.md
 
 
-def humanize_percentage(value: Fraction) -> str:
+def humanize_percentage(value: Fraction | float) -> str:
     """Prometheus' humanizePercentage: Go's fmt.Sprintf("%.4g%%", v*100) (Python's %g agrees)."""
     return f"{float(value) * 100:.4g}%"
 
@@ -402,7 +402,12 @@ def _fraction(value: Decimal) -> Fraction:
 
 def budget_left(slo: SLO, sc: Scenario, t: int, base: int) -> Fraction:
     """1 - ratio(period) / b."""
-    return 1 - window_ratio(slo, sc, t, slo.period, base) / _fraction(slo.budget)
+    return _left(window_ratio(slo, sc, t, slo.period, base), slo.budget)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _left(ratio: Fraction, budget: Decimal) -> Fraction:
+    return 1 - ratio / _fraction(budget)
 
 
 def short_burn(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> Fraction:
@@ -609,7 +614,7 @@ def _stable_check_time(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) ->
 
 def _percent_safe(value: Fraction) -> bool:
     x = float(value)
-    return humanize_percentage(Fraction(x * (1 - 1e-9))) == humanize_percentage(Fraction(x * (1 + 1e-9)))
+    return humanize_percentage(x * (1 - 1e-9)) == humanize_percentage(x * (1 + 1e-9))
 
 
 def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
