@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
     marker = MARKER_HEAD + "".join(f"{rel}\n" for rel in sorted(files))
     data = {rel: text.encode() for rel, text in files.items()}
     unchanged = {rel for rel in previous & data.keys() if _holds(root / rel, data[rel])}
-    if unchanged == previous == data.keys() and (root / MARKER).read_text() == marker:
+    marker_path = root / MARKER
+    if unchanged == previous == data.keys() and marker_path.is_file() and marker_path.read_text() == marker:
         return reported  # already exactly this tree: nothing to write, timestamps stay
     staging = Path(tempfile.mkdtemp(prefix=".stackgen-new-", suffix=f"-{root.name}", dir=parent))
     try:
@@ -159,12 +161,16 @@ def manifest(root: Path) -> set[str]:
 def recover(root: Path) -> None:
     """Finish or undo an interrupted swap: restore an orphaned old tree, drop staging dirs."""
     parent = root.parent
+    # Exactly this output's leftovers: ".stackgen-*-out" would also match "prod-out"'s.
+    ours = re.compile(rf"\.stackgen-(new-[a-z0-9_]+|old-\d+)-{re.escape(root.name)}")
+    leftovers = sorted(p for p in parent.glob(".stackgen-*") if ours.fullmatch(p.name))
     if not root.exists():
-        olds = sorted(parent.glob(f".stackgen-old-*-{root.name}"))
+        olds = [p for p in leftovers if p.name.startswith(".stackgen-old-")]
         if olds:
             os.rename(olds[-1], root)
-    for stale in parent.glob(f".stackgen-*-{root.name}"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in leftovers:
+        if stale.exists():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _exchange(a: Path, b: Path) -> bool:

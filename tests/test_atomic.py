@@ -344,3 +344,12 @@ def test_a_changed_render_links_unchanged_files_and_rewrites_the_rest(tmp_path: 
     same = [p for p in files if p not in (rules, runbook)]
     assert all(after[p][0] == before[p][0] for p in same), "unchanged files are hard links to the old ones"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackgen-")]
+
+
+def test_a_sibling_outputs_staging_is_left_alone(tmp_path: Path) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    sibling = tmp_path / ".stackgen-new-abc123xy-prod-out"  # prod-out's render in progress
+    sibling.mkdir()
+    write_tree(files, tmp_path / "out")
+    assert sibling.is_dir()
+    assert write_tree({}, tmp_path / "empty") == []  # an empty render into a new directory

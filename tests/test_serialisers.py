@@ -242,3 +242,10 @@ def test_worker_processes_render_the_same_bytes(monkeypatch: pytest.MonkeyPatch)
     spread = render_all(model)
     assert list(spread) == list(here)
     assert spread == here
+
+
+def test_found_by_review_long_multibyte_keys_and_quotes_near_the_width() -> None:
+    """An independent review found these two: libyaml's 128 limit on simple keys counts bytes,
+    and doubled quotes make a scalar longer than its text (libyaml folds past column 1000)."""
+    for data in ({"é" * 65: 1}, {"x" * 127 + "é": 1}, {"k": "'" * 20 + "a" * 965 + " b"}, ["'" * 500 + " b"]):
+        assert common.yaml_text(data) == common.pyyaml_text(data)

@@ -120,9 +120,10 @@ def scalar(value: Any, column: int) -> str:
     """One scalar written at `column`, or Unsupported."""
     kind = type(value)
     if kind is str:
-        if len(value) + column > _MAX_COLUMN:
+        text: str = _text(value)
+        if len(text) + column > _MAX_COLUMN:  # quoting ('' for ') makes it longer than value
             raise Unsupported
-        return _text(value)
+        return text
     if kind is bool:
         return "true" if value else "false"
     if kind is int:
@@ -147,9 +148,10 @@ def _inline(value: Any, column: int, indent: int) -> str:
     kind = type(value)
     if kind is str:
         if "\n" not in value:
-            if len(value) + column > _MAX_COLUMN:
+            written: str = _text(value)
+            if len(written) + column > _MAX_COLUMN:
                 raise Unsupported
-            return _text(value) + "\n"
+            return written + "\n"
         if not _literal_ok(value) or go_retypes(value):
             raise Unsupported
         text: str = value
@@ -164,8 +166,8 @@ def _inline(value: Any, column: int, indent: int) -> str:
 
 @functools.lru_cache(maxsize=1 << 12)
 def _key(key: Any) -> str:
-    if type(key) is not str or len(key) > 128:
-        raise Unsupported  # PyYAML writes long keys in "? key" form
+    if type(key) is not str or len(key.encode()) > 128:
+        raise Unsupported  # libyaml writes keys over 128 bytes in "? key" form
     text: str = _text(key)
     return text
 
@@ -177,8 +179,8 @@ def _mapping(data: dict[Any, Any], indent: int, out: list[str], lead: str) -> No
     for key, value in data.items():
         text = _key(key)
         kind = type(value)
-        if kind is str and "\n" not in value and len(value) + indent + len(text) + 2 <= _MAX_COLUMN:
-            append(f"{lead}{text}: {_text(value)}\n")  # the common case, inlined
+        if kind is str and "\n" not in value and 2 * len(value) + indent + len(text) + 4 <= _MAX_COLUMN:
+            append(f"{lead}{text}: {_text(value)}\n")  # the common case (even fully quoted it fits), inlined
         elif kind is dict and value:
             out.append(f"{lead}{text}:\n")
             _mapping(value, indent + 2, out, pad + "  ")
