@@ -135,7 +135,7 @@ def main() -> None:
         "",
         "`stackgen render` wall time, median of 3 runs, each in a fresh process (peak RSS: the largest",
         "process of the render). Fresh = into a new directory; one SLO changed = re-render after the",
-        "objective of one SLO changed (unchanged files are hard-linked into the new tree); unchanged =",
+        "objective of one SLO changed (only changed files are staged and renamed in); unchanged =",
         "re-render of the same spec (nothing is written). RAM = a tmpfs output, so the disk is out of",
         "the measurement; disk = this machine's ext4 volume.",
         "",

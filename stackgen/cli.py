@@ -79,7 +79,7 @@ def render(
         ),
     ] = False,
 ) -> None:
-    """Render every artifact of the spec into OUT (atomically), or --check OUT is up to date."""
+    """Render every artifact of the spec into OUT (crash-safe, in place), or --check OUT is up to date."""
     from stackgen import writer
     from stackgen.errors import StackgenError
 
@@ -91,6 +91,8 @@ def render(
                 typer.echo(f"{out}: up to date ({len(files)} files)")
                 return
             typer.echo(f"{out} is stale: run `stackgen render --spec {spec} --out {out}`", err=True)
+            if diff.interrupted:
+                typer.echo("  interrupted: a render was cut off while moving files in; a render finishes it", err=True)
             for label, paths in (
                 ("differs", diff.changed),
                 ("missing", diff.missing),

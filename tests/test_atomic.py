@@ -1,11 +1,13 @@
-"""Atomic output: `stackgen render` SIGKILLed at seeded moments leaves exactly the old tree
-or exactly the new one (file set and bytes, user files included), and the next render
-succeeds and removes every staging directory.
+"""Crash-safe output: `stackgen render` SIGKILLed at seeded moments before its commit point
+leaves exactly the old tree; after it, no file is torn (each holds its old or its new bytes)
+and recover(), which every render runs first, completes exactly the new tree (file set and
+bytes, user files included). The next render succeeds and removes every staging directory.
 
 Two kinds of kill points:
 - exact: a wrapper runs the real CLI with the writer's file operations reporting each step
-  (every staged file, fsync, the exchange, the cleanup) over a pipe and waiting for a go;
-  the test SIGKILLs at a seeded step, so kills land before, inside and after the swap;
+  (every staged file, flush, the commit rename, every file moved in, the cleanup) over a pipe
+  and waiting for a go; the test SIGKILLs at a seeded step, so kills land before, at and
+  after the commit;
 - timed: the plain CLI killed at seeded wall-clock moments across its run.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +30,7 @@ import yaml
 from stackgen.model import build_model
 from stackgen.render import render_all
 from stackgen.spec import load_spec
-from stackgen.writer import MARKER, write_tree
+from stackgen.writer import COMMIT, MARKER, STAGING, recover, write_tree
 from tests.conftest import ROOT
 
 E2E_SPEC = ROOT / "tests/e2e/spec.yaml"
@@ -80,7 +83,14 @@ WRAPPER = textwrap.dedent(
 
         setattr(module, name, wrapped)
 
-    for module, name in [(writer, "_fsync_tree"), (writer, "_exchange"), (writer, "recover"), (os, "rename")]:
+    for module, name in [
+        (writer, "_flush"),
+        (writer, "_roll_forward"),
+        (writer, "_prune"),
+        (writer, "recover"),
+        (os, "rename"),
+        (os, "replace"),
+    ]:
         around(module, name)
     rmtree = shutil.rmtree
 
@@ -108,10 +118,12 @@ def big_spec(slos: int) -> str:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    """Every file under root (the marker included), or {} when root is absent."""
+    """Every file under root (the marker included, a render in progress not), or {} when root
+    is absent."""
     if not root.exists():
         return {}
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    files = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+    return {rel: p.read_bytes() for rel, p in files.items() if rel.split("/")[0] not in (STAGING, COMMIT)}
 
 
 class Rig:
@@ -151,7 +163,14 @@ class Rig:
         return matches[0]
 
     def leftovers(self) -> list[str]:
-        return sorted(p.name for p in self.out.parent.iterdir() if p.name.startswith(".stackgen-"))
+        beside = [p.name for p in self.out.parent.iterdir() if p.name.startswith(".stackgen-")]
+        inside = [p.name for p in (self.out / STAGING, self.out / COMMIT) if p.exists()]
+        return sorted(beside + inside)
+
+    def untorn(self, old: str, new: str) -> None:
+        """Mid-commit, every visible file holds its old bytes or its new ones."""
+        for rel, data in tree(self.out).items():
+            assert data in (self.expected[old].get(rel), self.expected[new].get(rel)), rel
 
     def finish(self, name: str) -> None:
         """A following render (in-process, the same code as the CLI) succeeds and cleans up."""
@@ -216,30 +235,56 @@ def test_sigkill_at_every_kind_of_moment_leaves_old_or_new_tree(tmp_path: Path) 
         (rig.out / rel).write_bytes(data)
     rig.finish("small")
 
-    # Step counts of a full run each way, then exact kills spread over them (the swap's
-    # steps get extra draws: they are few and the ones that matter most).
+    # Step counts of a full run each way, then exact kills spread over them: a third over all
+    # steps, a third over the few rare ones (flushes, the commit rename, roll-forward, cleanup),
+    # a third over moving files in and pruning (many, but the window where the tree is mixed).
     profiles = {}
     for target in ("big", "small"):
         profiles[target], _ = rig.run_exact(target, None)
         assert rig.state() == target
-    swap_steps = {t: [i + 1 for i, s in enumerate(p) if not s.startswith("staged ")] for t, p in profiles.items()}
+
+    def kind(step: str) -> str:
+        if step.startswith("staged "):
+            return "staged"
+        return "moves" if step.split()[-1] in ("replace", "_prune") else "rare"
+
+    draws = {
+        t: {c: [i + 1 for i, s in enumerate(p) if kind(s) == c] for c in ("rare", "moves")} for t, p in profiles.items()
+    }
     kinds_seen: set[str] = set()
+    before_commit = after_commit = 0
     for n in range(EXACT_KILLS - 3):
         current = rig.state()
         target = "small" if current == "big" else "big"
         steps = profiles[target]
-        k = rng.choice(swap_steps[target]) if n % 2 else rng.randint(1, len(steps))
+        k = rng.choice(draws[target]["rare" if n % 3 == 1 else "moves"]) if n % 3 else rng.randint(1, len(steps))
         seen_steps, killed = rig.run_exact(target, k)
-        state = rig.state()
         last = seen_steps[-1]
         kinds_seen.add(last.split()[0] + " " + last.split()[-1] if not last.startswith("staged") else "staged file")
-        log.append(f"{current}->{target}, step {k}/{len(steps)} ({last}): {state}, killed={killed}")
-        # Until the exchange has returned the old tree is in place; from then on the new one.
-        assert state == (target if "after _exchange" in seen_steps else current), log[-1]
+        # The commit point is the rename of the staging directory to .stackgen-commit.
+        if "after rename" not in seen_steps:
+            before_commit += 1
+            state = rig.state()
+            log.append(f"{current}->{target}, step {k}/{len(steps)} ({last}): {state}, killed={killed}")
+            assert state == current, log[-1]
+            if rng.random() < 0.5:
+                rig.finish(target)
+            # else: leave the staging debris to the next killed run: its recover() must cope
+            continue
+        after_commit += 1
+        rig.untorn(current, target)
+        pending = (rig.out / COMMIT).is_dir()
+        assert pending or rig.state() == target
         if rng.random() < 0.5:
+            recover(rig.out)  # what every render does first
+        else:
             rig.finish(target)
-        # else: leave the debris (staging dirs) to the next killed run: its recover() must cope
-    assert any("_exchange" in s for s in kinds_seen), kinds_seen
+        state = rig.state()
+        log.append(f"{current}->{target}, step {k}/{len(steps)} ({last}): committed, pending={pending}, {state}")
+        assert state == target, log[-1]
+        assert rig.leftovers() == [], rig.leftovers()
+    assert before_commit and after_commit, (before_commit, after_commit)
+    assert any(s.endswith(" replace") for s in kinds_seen), kinds_seen
     assert any(s.startswith("rmtree") for s in kinds_seen), kinds_seen
 
     # Timed kills of the plain CLI between the two trees.
@@ -270,7 +315,13 @@ def test_sigkill_at_every_kind_of_moment_leaves_old_or_new_tree(tmp_path: Path) 
             child.send_signal(signal.SIGKILL)
             landed += 1
         child.wait()
-        state = rig.state()
+        if (rig.out / COMMIT).is_dir():  # killed while moving files in: the next run finishes it
+            rig.untorn(current, target)
+            recover(rig.out)
+            assert rig.state() == target
+            state = "committed, finished by recover"
+        else:
+            state = rig.state()
         seen.add(state)
         log.append(f"timed {current}->{target} at {fraction:.2f} of {durations[target]:.2f}s: {state}")
     rig.finish("small")
@@ -292,7 +343,7 @@ def test_a_directory_stackgen_does_not_own_is_never_replaced(tmp_path: Path) -> 
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2 and "refusing to replace it" in proc.stderr
+    assert proc.returncode == 2 and "refusing to write into it" in proc.stderr
     assert tree(out) == {"precious.txt": b"x"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackgen-")]
 
@@ -327,11 +378,12 @@ def test_an_up_to_date_output_is_not_touched(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackgen-")]
 
 
-def test_a_changed_render_links_unchanged_files_and_rewrites_the_rest(tmp_path: Path) -> None:
+def test_a_changed_render_replaces_only_changed_files_and_keeps_directories(tmp_path: Path) -> None:
     files = render_all(build_model(load_spec(E2E_SPEC)))
     out = tmp_path / "output"
     write_tree(files, out)
     before = _stats(out)
+    folders = {p: p.stat().st_ino for p in [out, *out.rglob("*")] if p.is_dir()}
     rules = next(p for p in files if p.startswith("prometheus/rules/") and p.endswith(".rules.yml"))
     runbook = next(p for p in files if p.startswith("runbooks/"))
     (out / runbook).write_text("hand-edited\n")  # a generated file edited in place is restored
@@ -342,8 +394,107 @@ def test_a_changed_render_links_unchanged_files_and_rewrites_the_rest(tmp_path: 
     assert (out / runbook).read_text() == files[runbook]
     assert after[rules][0] != before[rules][0]
     same = [p for p in files if p not in (rules, runbook)]
-    assert all(after[p][0] == before[p][0] for p in same), "unchanged files are hard links to the old ones"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stackgen-")]
+    assert all(after[p] == before[p] for p in same), "unchanged files are not touched"
+    assert {p: p.stat().st_ino for p in folders} == folders, "every directory is kept"
+    assert rig_leftovers(out) == []
+
+
+def rig_leftovers(out: Path) -> list[str]:
+    beside = [p.name for p in out.parent.iterdir() if p.name.startswith(".stackgen-")]
+    return beside + [p.name for p in (out / STAGING, out / COMMIT) if p.exists()]
+
+
+def test_a_running_container_sees_the_new_files_after_a_render(tmp_path: Path) -> None:
+    """docker compose bind-mounts ./prometheus, ./loki, ...: a mount holds the directory, not
+    its path. An open directory descriptor is the same thing: after a render that changes,
+    adds and removes rule files, reading through it gives the new tree (a reload works)."""
+    spec = yaml.safe_load(E2E_SPEC.read_text())
+    out = tmp_path / "output"
+    write_tree(render_all(build_model(load_spec(E2E_SPEC))), out)
+    mounts = {name: os.open(out / name, os.O_RDONLY | os.O_DIRECTORY) for name in ("prometheus", "loki", "grafana")}
+    try:
+        spec["services"][0]["slos"][0]["objective"] = 99.5  # changes that service's rules and tests
+        extra = {**spec["services"][0], "name": "brand-new"}
+        spec["services"] = [*spec["services"][1:], extra]  # the first service's files go away
+        changed_spec = tmp_path / "changed.yaml"
+        changed_spec.write_text(yaml.safe_dump(spec))
+        files = render_all(build_model(load_spec(changed_spec)))
+        write_tree(files, out)
+        for name, fd in mounts.items():
+            seen = {}
+            for dirpath, _, filenames, dirfd in os.fwalk(".", dir_fd=fd):
+                for filename in filenames:
+                    with open(os.open(filename, os.O_RDONLY, dir_fd=dirfd), "rb") as handle:
+                        seen[f"{name}/{os.path.normpath(os.path.join(dirpath, filename))}"] = handle.read()
+            want = {rel: text.encode() for rel, text in files.items() if rel.startswith(name + "/")}
+            assert seen == want, name
+    finally:
+        for fd in mounts.values():
+            os.close(fd)
+
+
+def test_every_config_mount_in_compose_is_a_directory_the_writer_keeps(tmp_path: Path) -> None:
+    """A file bind mount would pin the old file (a render replaces it by rename): only
+    directories are mounted from the output."""
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    compose = yaml.safe_load(files["docker-compose.yml"])
+    sources = [
+        volume.split(":")[0] for service in compose["services"].values() for volume in service.get("volumes", [])
+    ]
+    local = sorted(s[2:] for s in sources if s.startswith("./"))
+    assert local, "the compose file mounts configs from the output"
+    for source in local:
+        assert any(rel.startswith(source + "/") for rel in files), f"{source} is not a generated directory"
+        assert source not in files, f"{source} is a file mount"
+
+
+def test_a_path_a_rename_cannot_write_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    write_tree(files, out)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(out / "loki")
+    (out / "loki").symlink_to(elsewhere)  # writes through it would land outside the output
+    before = tree(out)
+    args = [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out", str(out)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "not a plain directory" in proc.stderr and "Traceback" not in proc.stderr
+    assert tree(out) == before and list(elsewhere.iterdir()) == [] and rig_leftovers(out) == []
+    (out / "loki").unlink()
+    first = next(rel for rel in files if rel.startswith("runbooks/"))
+    (out / first).unlink()
+    (out / first).mkdir()  # a directory where a generated file goes
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "is a directory" in proc.stderr
+
+
+def test_the_output_directory_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path: Path) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    mask = os.umask(0o022)
+    try:
+        write_tree(files, out)
+        assert out.stat().st_mode & 0o777 == 0o755
+        out.chmod(0o750)
+        write_tree({**files, "README.md": files["README.md"] + "\n"}, out)
+        assert out.stat().st_mode & 0o777 == 0o750
+    finally:
+        os.umask(mask)
+
+
+def test_an_interrupted_commit_is_reported_by_check_and_finished_by_render(tmp_path: Path) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    write_tree(files, out)
+    readme = files["README.md"] + "more\n"
+    (out / COMMIT).mkdir()
+    (out / COMMIT / "README.md").write_text(readme)  # as a render killed right after its commit leaves it
+    args = [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out", str(out)]
+    proc = subprocess.run([*args, "--check"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "interrupted" in proc.stderr
+    recover(out)
+    assert (out / "README.md").read_text() == readme and not (out / COMMIT).exists()
 
 
 def test_a_sibling_outputs_staging_is_left_alone(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -17,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stackgen.pipeline import render_spec
 from stackgen.writer import write_tree
@@ -196,3 +198,51 @@ def test_page_alert_travels_to_the_receiver(stack: dict[str, object]) -> None:
     assert (labels["long_window"], labels["short_window"]) == ("1m", "12s")
     assert "runbook_url" in alert["annotations"] and "burning its error budget" in alert["annotations"]["description"]
     print(f"page received {time.monotonic() - started:.1f}s after start")
+
+
+RELOAD_PORT = 19190
+
+
+def test_a_rerender_reaches_a_running_prometheus_on_reload(tmp_path: Path) -> None:
+    """The compose file bind-mounts ./prometheus; a bind mount holds that directory, not its
+    path. A Prometheus whose working directory is out/prometheus (config and rule globs
+    relative to it) holds the directory the same way. After a render that adds an SLO, a
+    SIGHUP must load the new rules: the render updated the files inside that directory."""
+    binary = require_tool("prometheus")
+    assert port_free(RELOAD_PORT), f"port {RELOAD_PORT} in use"
+    spec = yaml.safe_load(SPEC.read_text())
+    out = tmp_path / "out"
+    write_tree(render_spec(SPEC, "host"), out)
+    log = tmp_path / "prometheus.log"
+    argv = [
+        binary,
+        "--config.file=prometheus.yml",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{RELOAD_PORT}",
+    ]
+    proc = subprocess.Popen(argv, cwd=out / "prometheus", stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+    def api(path: str) -> dict:  # type: ignore[type-arg]
+        with urllib.request.urlopen(f"http://127.0.0.1:{RELOAD_PORT}{path}", timeout=5) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+    def slos_loaded() -> set[str]:
+        groups = api("/api/v1/rules")["data"]["groups"]
+        return {rule["labels"].get("slo", "") for group in groups for rule in group["rules"] if "labels" in rule}
+
+    try:
+        assert "errors" in wait_for("the first rules", slos_loaded, 30)  # type: ignore[operator]
+        strict = {**spec["services"][0]["slos"][0], "name": "errors-strict", "objective": 99.9}
+        spec["services"][0]["slos"].append(strict)
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(yaml.safe_dump(spec))
+        write_tree(render_spec(changed, "host"), out)
+        proc.send_signal(signal.SIGHUP)
+        wait_for("the new SLO's rules after SIGHUP", lambda: "errors-strict" in slos_loaded(), 30)
+        assert api("/api/v1/status/runtimeinfo")["data"]["reloadConfigSuccess"] is True
+    except AssertionError:
+        print(log.read_text()[-3000:])
+        raise
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -46,10 +46,12 @@ def test_loki_ruler_reads_the_tenant_directory_and_alerts_alertmanager(default_f
     assert ruler["alertmanager_url"] == "http://alertmanager:9093"
     rules_dir = ruler["storage"]["local"]["directory"]
     assert rules_dir == config["common"]["storage"]["filesystem"]["rules_directory"]
-    # auth_enabled: false -> tenant "fake"; the compose file mounts ./loki/rules at the rules dir.
+    # auth_enabled: false -> tenant "fake"; the compose file mounts ./loki at /etc/loki, so the
+    # rules directory inside the container is ./loki/rules of the output.
     assert "loki/rules/fake/logs.rules.yml" in default_files
     compose = yaml.safe_load(default_files["docker-compose.yml"])
-    assert f"./loki/rules:{rules_dir}:ro" in compose["services"]["loki"]["volumes"]
+    assert "./loki:/etc/loki:ro" in compose["services"]["loki"]["volumes"]
+    assert rules_dir == "/etc/loki/rules"
 
 
 @pytest.mark.parametrize("storage", ["s3", "gcs"])

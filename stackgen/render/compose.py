@@ -110,8 +110,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         command=["-config.file=/etc/loki/loki.yml"],
         user="10001:10001",
         volumes=[
-            "./loki/loki.yml:/etc/loki/loki.yml:ro",
-            "./loki/rules:/etc/loki/rules:ro",
+            "./loki:/etc/loki:ro",
             "loki-data:/loki",
         ],
         ports=_ports(spec, "loki"),
@@ -138,7 +137,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         log_agent.update(
             command=["-config.file=/etc/promtail/promtail.yml"],
             volumes=[
-                "./promtail/promtail.yml:/etc/promtail/promtail.yml:ro",
+                "./promtail:/etc/promtail:ro",
                 *mounts,
                 "promtail-data:/var/lib/promtail",
             ],
@@ -153,7 +152,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
                 "/etc/alloy/config.alloy",
             ],
             volumes=[
-                "./alloy/config.alloy:/etc/alloy/config.alloy:ro",
+                "./alloy:/etc/alloy:ro",
                 *mounts,
                 "alloy-data:/var/lib/alloy",
             ],
@@ -249,7 +248,9 @@ def render(spec: Spec) -> dict[str, str]:
                 {"services": svc},
             ),
             (
-                "Data lives in named volumes; configs are mounted read-only from this directory.",
+                "Data lives in named volumes; configs are mounted read-only from this directory, as"
+                " directories: `stackgen render` updates the files in them in place, so a reload"
+                " (SIGHUP) sees them.",
                 {"volumes": {v: {} for v in volumes}},
             ),
             ("One private network for the stack.", {"networks": {"observability": {}}}),
