@@ -184,7 +184,7 @@ def _roll_forward(root: Path) -> None:
         key=lambda rel: (-rel.count("/"), rel),
     )
     removals = commit / REMOVALS
-    removed = removals.read_text().splitlines() if removals.is_file() else []
+    removed = [rel for rel in removals.read_text().splitlines() if _inside(rel)] if removals.is_file() else []
     for rel in staged:
         if rel in (MARKER, REMOVALS):
             continue
@@ -223,7 +223,14 @@ def manifest(root: Path) -> set[str]:
     marker = root / MARKER
     if not marker.is_file():
         return set()
-    return {line for line in marker.read_text().splitlines() if line and not line.startswith("#")}
+    return {line for line in marker.read_text().splitlines() if _inside(line)}
+
+
+def _inside(rel: str) -> bool:
+    """A marker or removal line names a file inside the output: the output is committed, so a
+    hand-edited marker with "../x" or "/etc/x" must never make a render delete files elsewhere."""
+    parts = rel.split("/")
+    return bool(rel) and not rel.startswith("#") and all(p not in ("", ".", "..") for p in parts) and "\0" not in rel
 
 
 def recover(root: Path) -> None:

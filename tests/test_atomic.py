@@ -504,3 +504,16 @@ def test_a_sibling_outputs_staging_is_left_alone(tmp_path: Path) -> None:
     write_tree(files, tmp_path / "out")
     assert sibling.is_dir()
     assert write_tree({}, tmp_path / "empty") == []  # an empty render into a new directory
+
+
+def test_a_hand_edited_marker_never_deletes_outside_the_output(tmp_path: Path) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    write_tree(files, out)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    marker = out / MARKER
+    # A commit that slipped these into the marker: a render treats them as "no longer generated".
+    marker.write_text(marker.read_text() + "../victim.txt\n" + f"{victim}\n" + "runbooks/../../victim.txt\n")
+    write_tree({**files, "README.md": files["README.md"] + "\n"}, out)
+    assert victim.read_text() == "precious"
