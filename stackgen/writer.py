@@ -191,9 +191,13 @@ def _roll_forward(root: Path) -> None:
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(commit / rel, target)
+    real_root = os.path.realpath(root)
     for rel in removed:
+        folder = (root / rel).parent
+        if os.path.realpath(folder) != os.path.join(real_root, *Path(rel).parent.parts).rstrip("/"):
+            continue  # a symlinked directory on the way: what it points at is not ours to delete
         (root / rel).unlink(missing_ok=True)
-        _prune(root, (root / rel).parent)
+        _prune(root, folder)
     if (commit / MARKER).is_file():
         os.replace(commit / MARKER, root / MARKER)  # last: it lists what the tree now holds
     _flush(root)

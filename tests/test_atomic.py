@@ -517,3 +517,17 @@ def test_a_hand_edited_marker_never_deletes_outside_the_output(tmp_path: Path) -
     marker.write_text(marker.read_text() + "../victim.txt\n" + f"{victim}\n" + "runbooks/../../victim.txt\n")
     write_tree({**files, "README.md": files["README.md"] + "\n"}, out)
     assert victim.read_text() == "precious"
+
+
+def test_a_symlinked_directory_never_leads_a_removal_outside(tmp_path: Path) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    write_tree(files, out)
+    runbooks = sorted(rel for rel in files if rel.startswith("runbooks/"))
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(out / "runbooks", elsewhere)
+    shutil.rmtree(out / "runbooks")
+    (out / "runbooks").symlink_to(elsewhere)
+    fewer = {rel: text for rel, text in files.items() if rel != runbooks[0]}  # that runbook is no longer generated
+    write_tree(fewer, out)
+    assert (elsewhere / runbooks[0].split("/")[1]).exists()
