@@ -14,12 +14,16 @@ staged files in. A new output directory is built beside its path and renamed in 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import functools
 import os
 import re
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +99,8 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
     but are not generated (they are kept, not deleted, and reported). Unchanged files and all
     directories keep their inodes; when nothing changed, nothing is written."""
     root = root.absolute()
+    if root.is_symlink() and not root.exists():
+        raise UsageError(f"{root} is a symlink to nothing ({os.readlink(root)}): remove it or choose another --out")
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} exists and is not a directory; choose another --out")
     if root.is_dir() and any(root.iterdir()) and not (root / MARKER).exists():
@@ -103,8 +109,12 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
             "refusing to write into it: pick an empty or new --out directory"
         )
     root.parent.mkdir(parents=True, exist_ok=True)
-    recover(root)
+    with _locked(root):
+        _recover(root)
+        return _write_locked(files, root)
 
+
+def _write_locked(files: dict[str, str], root: Path) -> list[str]:
     previous = manifest(root)
     foreign = [rel for rel in existing_paths(root) if rel not in files and rel not in previous]
     reported = [rel for rel in foreign if not _kept(rel, files)]
@@ -117,21 +127,49 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
     if not root.exists():
         _write_new(data, marker, root)
         return reported
-    _check_paths(root, changed)
+    # A file somebody else put where this render now generates one is theirs: never overwrite it
+    # (the same bytes are simply adopted).
+    for rel, body in changed.items():
+        target = root / rel
+        if rel not in previous and (target.is_file() or target.is_symlink()) and not _holds(target, body):
+            raise UsageError(
+                f"{target} was not written by stackgen, but this render generates that file: "
+                "move it away (or delete it) and render again"
+            )
+    removed = sorted(rel for rel in previous - data.keys() if not rel.startswith(KEPT))
+    _check_paths(root, changed, set(removed))
 
     staging = root / STAGING
     staging.mkdir()
     for folder in sorted({(staging / rel).parent for rel in changed}):
         folder.mkdir(parents=True, exist_ok=True)
     for rel, body in changed.items():
-        (staging / rel).write_bytes(body)
+        staged = staging / rel
+        staged.write_bytes(body)
+        with contextlib.suppress(OSError):
+            current = (root / rel).lstat()
+            if stat.S_ISREG(current.st_mode):
+                staged.chmod(stat.S_IMODE(current.st_mode))  # a chmod the user made (or root's 0600) stays
     (staging / MARKER).write_text(marker)
-    (staging / REMOVALS).write_text("".join(f"{rel}\n" for rel in sorted(previous - data.keys())))
+    (staging / REMOVALS).write_text("".join(f"{rel}\n" for rel in removed))
     _flush(staging)
     os.rename(staging, root / COMMIT)  # the commit point
     _flush(root)
     _roll_forward(root)
     return reported
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One render (or recovery) at a time per output: another one's recover() would delete this
+    one's staging, and two roll-forwards would mix their files. The lock is on the parent
+    directory, so no lock file appears in the user's tree; the kernel drops it if we die."""
+    fd = os.open(root.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write_new(data: dict[str, bytes], marker: str, root: Path) -> None:
@@ -151,57 +189,117 @@ def _write_new(data: dict[str, bytes], marker: str, root: Path) -> None:
         raise
 
 
-def _check_paths(root: Path, changed: dict[str, bytes]) -> None:
-    """Refuse before anything is written what a rename could not do: a directory where a file
-    goes, a file, symlink or other filesystem where a directory goes (a symlinked directory
-    would also send writes outside the output)."""
+def _check_paths(root: Path, changed: dict[str, bytes], removed: set[str]) -> None:
+    """Refuse before anything is written what the roll-forward could not do, so that it never
+    stops half-way: a directory where a file goes, a file, symlink or other filesystem where a
+    directory goes (a symlinked directory would also send writes outside the output), a
+    directory stackgen cannot write into. What is in the way is fine when it is only files the
+    previous render wrote and this one removes (a file that became a directory, or back)."""
     device = root.stat().st_dev
+    writable: dict[Path, bool] = {}
+
+    def check_writable(folder: Path) -> None:
+        if folder not in writable:
+            writable[folder] = os.access(folder, os.W_OK | os.X_OK)
+        if not writable[folder]:
+            raise UsageError(f"{folder} is not writable: stackgen cannot replace files in it (check owner and mode)")
+
+    check_writable(root)
     seen: set[Path] = set()
     for rel in changed:
         target = root / rel
-        if target.is_dir() and not target.is_symlink():
+        if target.is_dir() and not target.is_symlink() and not _only_removed(root, target, removed):
             raise UsageError(f"{target} is a directory, but stackgen generates a file there: move it away")
-        for folder in target.relative_to(root).parents:
+        for folder in reversed(target.relative_to(root).parents):
             path = root / folder
             if path == root or path in seen:
                 continue
             seen.add(path)
-            if path.is_symlink() or (path.exists() and not path.is_dir()):
+            if (path.is_symlink() or (path.exists() and not path.is_dir())) and folder.as_posix() not in removed:
                 raise UsageError(
                     f"{path} is not a plain directory (a symlink or a file), but stackgen writes "
                     "files into it: replace it with a directory"
                 )
-            if path.exists() and path.stat().st_dev != device:
-                raise UsageError(f"{path} is on another filesystem than {root}: stackgen cannot rename into it")
+            if path.is_dir() and not path.is_symlink():
+                if path.stat().st_dev != device:
+                    raise UsageError(f"{path} is on another filesystem than {root}: stackgen cannot rename into it")
+                check_writable(path)
+    for rel in removed:
+        folder = (root / rel).parent
+        if folder.is_dir() and (root / rel).exists():
+            check_writable(folder)
+
+
+def _only_removed(root: Path, folder: Path, removed: set[str]) -> bool:
+    """folder holds only files this render removes, and every directory in it holds one of them:
+    removing them prunes folder away, so a file can take its place."""
+    files: set[str] = set()
+    holders: set[Path] = {folder}
+    for item in folder.rglob("*"):
+        if item.is_dir() and not item.is_symlink():
+            holders.add(item)
+            continue
+        rel = item.relative_to(root).as_posix()
+        if rel not in removed:
+            return False
+        files.add(rel)
+    pruned = {parent for rel in files for parent in (root / rel).parents}
+    return holders <= pruned
 
 
 def _roll_forward(root: Path) -> None:
-    """Move a committed render's files in. Idempotent: a run killed here is finished by the next."""
+    """Move a committed render's files in. Idempotent: a run killed here is finished by the next.
+
+    Removals go first, so a file that became a directory (or back) makes way; then the list of
+    removals is deleted, before the marker moves: a run killed after that must not delete a
+    file somebody puts at a removed path later."""
     commit = root / COMMIT
+    removals = commit / REMOVALS
+    if removals.is_file():
+        removed_any = False
+        real_root = os.path.realpath(root)
+        for rel in removals.read_text(errors="replace").splitlines():
+            if not _inside(rel) or rel.startswith(KEPT):
+                continue
+            folder = (root / rel).parent
+            if os.path.realpath(folder) != os.path.join(real_root, *Path(rel).parent.parts).rstrip("/"):
+                continue  # a symlinked directory on the way: what it points at is not ours to delete
+            try:
+                (root / rel).unlink()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                continue  # gone already, or a directory now: not a file of ours any more
+            except OSError as err:
+                raise _stuck(root, root / rel, err) from None
+            _prune(root, folder)
+            removed_any = True
+        if removed_any:
+            _flush(root)
+        removals.unlink()
     staged = sorted(
         (p.relative_to(commit).as_posix() for p in commit.rglob("*") if p.is_file()),
         # Deepest first: rule files and dashboards land before the configs that point at them.
         key=lambda rel: (-rel.count("/"), rel),
     )
-    removals = commit / REMOVALS
-    removed = [rel for rel in removals.read_text().splitlines() if _inside(rel)] if removals.is_file() else []
     for rel in staged:
-        if rel in (MARKER, REMOVALS):
+        if rel == MARKER:
             continue
         target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(commit / rel, target)
-    real_root = os.path.realpath(root)
-    for rel in removed:
-        folder = (root / rel).parent
-        if os.path.realpath(folder) != os.path.join(real_root, *Path(rel).parent.parts).rstrip("/"):
-            continue  # a symlinked directory on the way: what it points at is not ours to delete
-        (root / rel).unlink(missing_ok=True)
-        _prune(root, folder)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(commit / rel, target)
+        except OSError as err:
+            raise _stuck(root, target, err) from None
     if (commit / MARKER).is_file():
         os.replace(commit / MARKER, root / MARKER)  # last: it lists what the tree now holds
     _flush(root)
     shutil.rmtree(commit)
+
+
+def _stuck(root: Path, path: Path, err: OSError) -> UsageError:
+    return UsageError(
+        f"{path}: {err.strerror or err}. The render is committed but could not move all its files "
+        f"in ({root / COMMIT} holds the rest): fix that path, then run any render again to finish"
+    )
 
 
 def _prune(root: Path, folder: Path) -> None:
@@ -227,18 +325,40 @@ def manifest(root: Path) -> set[str]:
     marker = root / MARKER
     if not marker.is_file():
         return set()
-    return {line for line in marker.read_text().splitlines() if _inside(line)}
+    try:
+        text = marker.read_text()
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{marker} is not UTF-8 text (it lists the files stackgen wrote): "
+            "restore it from version control, e.g. `git checkout -- <out>/" + MARKER + "`"
+        ) from None
+    return {line for line in text.splitlines() if _inside(line)}
 
 
 def _inside(rel: str) -> bool:
-    """A marker or removal line names a file inside the output: the output is committed, so a
-    hand-edited marker with "../x" or "/etc/x" must never make a render delete files elsewhere."""
+    """A marker or removal line names a generated file inside the output: the output is
+    committed, so a hand-edited marker with "../x" or "/etc/x" must never make a render delete
+    files elsewhere, nor the marker or a render in progress."""
     parts = rel.split("/")
-    return bool(rel) and not rel.startswith("#") and all(p not in ("", ".", "..") for p in parts) and "\0" not in rel
+    return (
+        bool(rel)
+        and not rel.startswith("#")
+        and all(p not in ("", ".", "..") for p in parts)
+        and "\0" not in rel
+        and parts[0] not in (MARKER, *_PENDING)
+    )
 
 
 def recover(root: Path) -> None:
     """Finish a committed render that was cut off; drop unfinished ones."""
+    root = root.absolute()
+    if not root.parent.is_dir():
+        return
+    with _locked(root):
+        _recover(root)
+
+
+def _recover(root: Path) -> None:
     # Exactly this output's leftovers: ".stackgen-new-*-out" would also match "prod-out"'s.
     ours = re.compile(rf"\.stackgen-new-[a-z0-9_]+-{re.escape(root.name)}")
     for stale in sorted(p for p in root.parent.glob(".stackgen-new-*") if ours.fullmatch(p.name)):

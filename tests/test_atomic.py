@@ -27,10 +27,11 @@ from typing import Any
 import pytest
 import yaml
 
+from stackgen.errors import UsageError
 from stackgen.model import build_model
 from stackgen.render import render_all
 from stackgen.spec import load_spec
-from stackgen.writer import COMMIT, MARKER, STAGING, recover, write_tree
+from stackgen.writer import COMMIT, MARKER, STAGING, manifest, recover, write_tree
 from tests.conftest import ROOT
 
 E2E_SPEC = ROOT / "tests/e2e/spec.yaml"
@@ -87,7 +88,7 @@ WRAPPER = textwrap.dedent(
         (writer, "_flush"),
         (writer, "_roll_forward"),
         (writer, "_prune"),
-        (writer, "recover"),
+        (writer, "_recover"),
         (os, "rename"),
         (os, "replace"),
     ]:
@@ -517,6 +518,14 @@ def test_a_hand_edited_marker_never_deletes_outside_the_output(tmp_path: Path) -
     marker.write_text(marker.read_text() + "../victim.txt\n" + f"{victim}\n" + "runbooks/../../victim.txt\n")
     write_tree({**files, "README.md": files["README.md"] + "\n"}, out)
     assert victim.read_text() == "precious"
+    # Nor the user's secrets, the marker itself, or a render in progress.
+    (out / "secrets" / "pagerduty_key").write_text("k")
+    marker.write_text(marker.read_text() + "secrets/pagerduty_key\n" + f"{MARKER}\n" + f"{COMMIT}/README.md\n")
+    write_tree(files, out)
+    assert (out / "secrets" / "pagerduty_key").read_text() == "k" and (out / "README.md").read_text() == files[
+        "README.md"
+    ]
+    assert MARKER not in manifest(out) and (out / MARKER).is_file()
 
 
 def test_a_symlinked_directory_never_leads_a_removal_outside(tmp_path: Path) -> None:
@@ -531,3 +540,159 @@ def test_a_symlinked_directory_never_leads_a_removal_outside(tmp_path: Path) -> 
     fewer = {rel: text for rel, text in files.items() if rel != runbooks[0]}  # that runbook is no longer generated
     write_tree(fewer, out)
     assert (elsewhere / runbooks[0].split("/")[1]).exists()
+
+
+def test_a_removed_file_that_became_a_directory_is_kept_and_renders_go_on(tmp_path: Path) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    write_tree(files, out)
+    gone = sorted(rel for rel in files if rel.startswith("runbooks/"))[0]
+    (out / gone).unlink()
+    (out / gone).mkdir()  # the user made a directory where a generated file was
+    (out / gone / "mine.md").write_text("mine")
+    fewer = {rel: text for rel, text in files.items() if rel != gone}
+    assert write_tree(fewer, out) == [f"{gone}/mine.md"]
+    assert (out / gone / "mine.md").read_text() == "mine" and rig_leftovers(out) == []
+    changed = {**fewer, "README.md": files["README.md"] + "more\n"}
+    assert write_tree(changed, out) == [f"{gone}/mine.md"]  # the next render is not wedged
+    assert (out / "README.md").read_text() == changed["README.md"]
+
+
+def test_a_failure_while_moving_files_in_is_a_usage_error_and_the_next_render_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    write_tree(files, out)
+    changed = {**files, "README.md": files["README.md"] + "more\n"}
+    replace = os.replace
+
+    def refuse(src: Any, dst: Any) -> None:
+        if Path(dst).name == "README.md":
+            raise PermissionError(13, "Permission denied", str(dst))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(UsageError, match=r"README.md: Permission denied\. The render is committed"):
+        write_tree(changed, out)
+    monkeypatch.setattr(os, "replace", replace)
+    write_tree(changed, out)
+    assert tree(out) == {**{p: t.encode() for p, t in changed.items()}, MARKER: (out / MARKER).read_bytes()}
+    assert rig_leftovers(out) == []
+
+
+def test_a_render_killed_while_cleaning_up_never_deletes_a_file_put_back_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = render_all(build_model(load_spec(E2E_SPEC)))
+    out = tmp_path / "output"
+    write_tree(files, out)
+    gone = sorted(rel for rel in files if rel.startswith("runbooks/"))[0]
+    rmtree = shutil.rmtree
+
+    def killed(path: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(path).name == COMMIT:
+            raise KeyboardInterrupt  # as a SIGKILL just before the commit directory goes
+        rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_tree({rel: text for rel, text in files.items() if rel != gone}, out)
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    assert (out / COMMIT).is_dir() and not (out / gone).exists()
+    (out / gone).parent.mkdir(exist_ok=True)  # pruned when that was its only file
+    (out / gone).write_text("the user's own file now\n")
+    recover(out)
+    assert (out / gone).read_text() == "the user's own file now\n" and rig_leftovers(out) == []
+
+
+def test_a_file_can_become_a_directory_and_back_between_renders(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    write_tree({"x/a.yml": "1\n", "b": "2\n", "c/d/e.yml": "3\n"}, out)
+    write_tree({"x": "3\n", "b/c.yml": "4\n", "c/d/e.yml": "3\n"}, out)
+    assert {k: v for k, v in tree(out).items() if k != MARKER} == {"x": b"3\n", "b/c.yml": b"4\n", "c/d/e.yml": b"3\n"}
+    write_tree({"c": "5\n"}, out)
+    assert {k: v for k, v in tree(out).items() if k != MARKER} == {"c": b"5\n"}
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "c"]
+    # Not when the user's own file is in the way: that directory is refused, nothing changes.
+    write_tree({"d/e.yml": "6\n"}, out)
+    (out / "d" / "mine.txt").write_text("mine")
+    before = tree(out)
+    with pytest.raises(UsageError, match="is a directory"):
+        write_tree({"d": "7\n"}, out)
+    assert tree(out) == before and rig_leftovers(out) == []
+
+
+def test_a_users_file_where_a_new_file_is_generated_is_refused_not_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    write_tree({"a.yml": "1\n"}, out)
+    (out / "b.yml").write_text("mine\n")
+    with pytest.raises(UsageError, match="was not written by stackgen"):
+        write_tree({"a.yml": "2\n", "b.yml": "generated\n"}, out)
+    assert (out / "b.yml").read_text() == "mine\n" and (out / "a.yml").read_text() == "1\n"
+    (out / "b.yml").write_text("generated\n")  # the same bytes are adopted
+    write_tree({"a.yml": "2\n", "b.yml": "generated\n"}, out)
+    assert "b.yml" in (out / MARKER).read_text().splitlines()
+
+
+def test_a_changed_file_keeps_the_mode_it_had(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    write_tree({"alertmanager/alertmanager.yml": "1\n"}, out)
+    (out / "alertmanager/alertmanager.yml").chmod(0o640)
+    write_tree({"alertmanager/alertmanager.yml": "2\n"}, out)
+    assert (out / "alertmanager/alertmanager.yml").stat().st_mode & 0o777 == 0o640
+
+
+def test_two_renders_into_one_output_take_turns(tmp_path: Path) -> None:
+    """A second render waits for the first: its recovery would otherwise delete the first one's
+    staging, and two roll-forwards would mix files of both specs."""
+    out = tmp_path / "work" / "output"
+    out.parent.mkdir()
+    wrapper = tmp_path / "wrapper.py"
+    wrapper.write_text(WRAPPER)
+    specs = {"small": tmp_path / "small.yaml", "big": tmp_path / "big.yaml"}
+    specs["small"].write_text(E2E_SPEC.read_text())
+    specs["big"].write_text(big_spec(20))
+    small = render_all(build_model(load_spec(specs["small"])))
+    write_tree(small, out)
+    ev_r, ev_w = os.pipe()
+    ack_r, ack_w = os.pipe()
+    first = subprocess.Popen(
+        [sys.executable, str(wrapper), str(ev_w), str(ack_r), str(specs["big"]), str(out)],
+        pass_fds=(ev_w, ack_r),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    os.close(ev_w)
+    os.close(ack_r)
+    with os.fdopen(ev_r, "rb") as events, os.fdopen(ack_w, "wb", buffering=0) as acks:
+        while not next(events).startswith(b"staged "):
+            acks.write(b"k")
+        # The first render is paused half-way through staging its files.
+        second = subprocess.Popen(
+            [sys.executable, "-m", "stackgen", "render", "--spec", str(specs["small"]), "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        with pytest.raises(subprocess.TimeoutExpired):
+            second.wait(timeout=8)  # it renders in about a second when nothing holds it back
+        acks.write(b"k")
+        for _ in events:
+            acks.write(b"k")
+    assert first.wait(timeout=120) == 0, first.stderr.read().decode() if first.stderr else ""
+    assert second.wait(timeout=120) == 0, second.stderr.read().decode() if second.stderr else ""
+    assert tree(out) == {**{p: t.encode() for p, t in small.items()}, MARKER: (out / MARKER).read_bytes()}
+    assert rig_leftovers(out) == []
+
+
+def test_a_broken_marker_or_out_path_is_a_clear_error(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out"]
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    proc = subprocess.run([*args, str(dangling)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "symlink to nothing" in proc.stderr and "Traceback" not in proc.stderr
+    out = tmp_path / "output"
+    subprocess.run([*args, str(out)], check=True, capture_output=True, timeout=120)
+    (out / MARKER).write_bytes(b"\xff\xfe not utf-8\n")
+    proc = subprocess.run([*args, str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "is not UTF-8 text" in proc.stderr and "Traceback" not in proc.stderr
