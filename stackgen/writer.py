@@ -103,14 +103,17 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
         raise UsageError(f"{root} is a symlink to nothing ({os.readlink(root)}): remove it or choose another --out")
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} exists and is not a directory; choose another --out")
-    if root.is_dir() and any(root.iterdir()) and not (root / MARKER).exists():
-        raise UsageError(
-            f"{root} is not empty and was not written by stackgen (no {MARKER}); "
-            "refusing to write into it: pick an empty or new --out directory"
-        )
     root.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        _recover(root)
+        _recover(root)  # first: an empty --out holds nothing but a cut-off render's leftovers
+        marker = root / MARKER
+        if root.is_dir() and any(p.name not in _PENDING for p in root.iterdir()) and not marker.exists():
+            raise UsageError(
+                f"{root} is not empty and was not written by stackgen (no {MARKER}); "
+                "refusing to write into it: pick an empty or new --out directory"
+            )
+        if marker.exists() and (marker.is_symlink() or not marker.is_file()):
+            raise UsageError(f"{marker} is not a plain file: restore it from version control")
         return _write_locked(files, root)
 
 
@@ -131,7 +134,11 @@ def _write_locked(files: dict[str, str], root: Path) -> list[str]:
     # (the same bytes are simply adopted).
     for rel, body in changed.items():
         target = root / rel
-        if rel not in previous and (target.is_file() or target.is_symlink()) and not _holds(target, body):
+        if (
+            rel not in previous
+            and (target.is_symlink() or (target.exists() and not target.is_dir()))
+            and not _holds(target, body)
+        ):
             raise UsageError(
                 f"{target} was not written by stackgen, but this render generates that file: "
                 "move it away (or delete it) and render again"
@@ -149,7 +156,9 @@ def _write_locked(files: dict[str, str], root: Path) -> list[str]:
         with contextlib.suppress(OSError):
             current = (root / rel).lstat()
             if stat.S_ISREG(current.st_mode):
-                staged.chmod(stat.S_IMODE(current.st_mode))  # a chmod the user made (or root's 0600) stays
+                staged.chmod(
+                    stat.S_IMODE(current.st_mode) | stat.S_IRUSR
+                )  # a chmod the user made (or root's 0600) stays
     (staging / MARKER).write_text(marker)
     (staging / REMOVALS).write_text("".join(f"{rel}\n" for rel in removed))
     _flush(staging)
@@ -164,9 +173,16 @@ def _locked(root: Path) -> Iterator[None]:
     """One render (or recovery) at a time per output: another one's recover() would delete this
     one's staging, and two roll-forwards would mix their files. The lock is on the parent
     directory, so no lock file appears in the user's tree; the kernel drops it if we die."""
-    fd = os.open(root.parent, os.O_RDONLY | os.O_DIRECTORY)
+    parent = Path(os.path.realpath(root)).parent  # the same lock whichever path names the output
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as err:
+        raise UsageError(f"{parent}: {err.strerror}; stackgen locks the output's parent directory") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as err:
+            raise UsageError(f"cannot lock {parent}: {err.strerror}") from None
         yield
     finally:
         os.close(fd)
@@ -208,8 +224,12 @@ def _check_paths(root: Path, changed: dict[str, bytes], removed: set[str]) -> No
     seen: set[Path] = set()
     for rel in changed:
         target = root / rel
-        if target.is_dir() and not target.is_symlink() and not _only_removed(root, target, removed):
-            raise UsageError(f"{target} is a directory, but stackgen generates a file there: move it away")
+        if target.is_dir() and not target.is_symlink():
+            if not _only_removed(root, target, removed):
+                raise UsageError(f"{target} is a directory, but stackgen generates a file there: move it away")
+            for folder in [target, *target.rglob("*")]:
+                if folder.is_dir():
+                    check_writable(folder)  # its files are removed and it is removed
         for folder in reversed(target.relative_to(root).parents):
             path = root / folder
             if path == root or path in seen:
@@ -248,51 +268,78 @@ def _only_removed(root: Path, folder: Path, removed: set[str]) -> bool:
 
 
 def _roll_forward(root: Path) -> None:
-    """Move a committed render's files in. Idempotent: a run killed here is finished by the next.
+    """Move a committed render's files in. Idempotent: a run killed anywhere in here is
+    finished by the next one.
 
-    Removals go first, so a file that became a directory (or back) makes way; then the list of
-    removals is deleted, before the marker moves: a run killed after that must not delete a
+    Removed files are unlinked first, so that a file which became a directory (or back)
+    makes way; directories they leave empty are pruned only after the moves, so a directory
+    that still holds generated files keeps its inode (a bind mount holds it). The list of
+    removals is deleted before the marker moves: a run killed after that must not delete a
     file somebody puts at a removed path later."""
     commit = root / COMMIT
     removals = commit / REMOVALS
-    if removals.is_file():
-        removed_any = False
-        real_root = os.path.realpath(root)
-        for rel in removals.read_text(errors="replace").splitlines():
-            if not _inside(rel) or rel.startswith(KEPT):
-                continue
-            folder = (root / rel).parent
-            if os.path.realpath(folder) != os.path.join(real_root, *Path(rel).parent.parts).rstrip("/"):
-                continue  # a symlinked directory on the way: what it points at is not ours to delete
-            try:
-                (root / rel).unlink()
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                continue  # gone already, or a directory now: not a file of ours any more
-            except OSError as err:
-                raise _stuck(root, root / rel, err) from None
-            _prune(root, folder)
-            removed_any = True
-        if removed_any:
-            _flush(root)
-        removals.unlink()
+    removed = _removals(root, removals)
+    for rel in removed:
+        try:
+            (root / rel).unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            pass  # gone already (a killed run), or a directory now: not a file of ours any more
+        except OSError as err:
+            raise _stuck(root, root / rel, err) from None
     staged = sorted(
         (p.relative_to(commit).as_posix() for p in commit.rglob("*") if p.is_file()),
         # Deepest first: rule files and dashboards land before the configs that point at them.
         key=lambda rel: (-rel.count("/"), rel),
     )
     for rel in staged:
-        if rel == MARKER:
+        if rel in (MARKER, REMOVALS):
             continue
         target = root / rel
         try:
+            if target.is_dir() and not target.is_symlink():
+                _remove_empty_tree(target)  # emptied by the removals above (checked before the commit)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(commit / rel, target)
         except OSError as err:
             raise _stuck(root, target, err) from None
+    for rel in removed:
+        _prune(root, (root / rel).parent)
+    if removed:
+        _flush(root)
+    removals.unlink(missing_ok=True)
     if (commit / MARKER).is_file():
-        os.replace(commit / MARKER, root / MARKER)  # last: it lists what the tree now holds
+        try:
+            os.replace(commit / MARKER, root / MARKER)  # last: it lists what the tree now holds
+        except OSError as err:
+            raise _stuck(root, root / MARKER, err) from None
     _flush(root)
     shutil.rmtree(commit)
+
+
+def _removals(root: Path, removals: Path) -> list[str]:
+    """The committed render's removals that are safe to delete: plain paths inside the output,
+    not the user's secrets, not reached through a symlinked directory (what it points at is
+    not ours to delete)."""
+    if not removals.is_file():
+        return []
+    real_root = os.path.realpath(root)
+    safe = []
+    for rel in removals.read_text(errors="replace").splitlines():
+        if not _inside(rel) or rel.startswith(KEPT):
+            continue
+        if os.path.realpath((root / rel).parent) == os.path.join(real_root, *Path(rel).parent.parts).rstrip("/"):
+            safe.append(rel)
+    return safe
+
+
+def _remove_empty_tree(folder: Path) -> None:
+    """rmdir folder and the empty directories in it; raises when anything else is there."""
+    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
+        if filenames:
+            raise IsADirectoryError(21, "Is a directory, and not empty", dirpath)
+        for name in dirnames:
+            os.rmdir(os.path.join(dirpath, name))
+    folder.rmdir()
 
 
 def _stuck(root: Path, path: Path, err: OSError) -> UsageError:
@@ -304,18 +351,21 @@ def _stuck(root: Path, path: Path, err: OSError) -> UsageError:
 
 def _prune(root: Path, folder: Path) -> None:
     """Remove directories a removed file leaves empty, up to (not including) root."""
-    while folder != root:
+    while folder != root and root in folder.parents:
         try:
             folder.rmdir()
+        except FileNotFoundError:
+            pass  # a killed run pruned it already: its parent may still be empty
         except OSError:
-            return  # not empty (or already gone after a killed run's prune)
+            return  # not empty, or not ours to remove
         folder = folder.parent
 
 
 def _holds(path: Path, body: bytes) -> bool:
     """path is a regular file (not a symlink) with exactly these bytes."""
     try:
-        return not path.is_symlink() and path.stat().st_size == len(body) and path.read_bytes() == body
+        info = path.lstat()  # a FIFO must never be read: that would block forever
+        return stat.S_ISREG(info.st_mode) and info.st_size == len(body) and path.read_bytes() == body
     except OSError:
         return False
 
@@ -346,6 +396,7 @@ def _inside(rel: str) -> bool:
         and all(p not in ("", ".", "..") for p in parts)
         and "\0" not in rel
         and parts[0] not in (MARKER, *_PENDING)
+        and all(len(p.encode(errors="replace")) <= 255 for p in parts)  # NAME_MAX: no path could be longer
     )
 
 

@@ -696,3 +696,101 @@ def test_a_broken_marker_or_out_path_is_a_clear_error(tmp_path: Path) -> None:
     (out / MARKER).write_bytes(b"\xff\xfe not utf-8\n")
     proc = subprocess.run([*args, str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "is not UTF-8 text" in proc.stderr and "Traceback" not in proc.stderr
+    (out / MARKER).unlink()
+    (out / MARKER).mkdir()
+    proc = subprocess.run([*args, str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "is not a plain file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+LAYOUT_OLD = {"x/a.yml": "1\n", "b": "2\n", "c/d/e.yml": "3\n", "loki/config.yml": "4\n"}
+LAYOUT_NEW = {"x": "5\n", "b/c.yml": "6\n", "c": "7\n", "loki/loki.yml": "4\n"}
+
+
+class Interrupted(BaseException):
+    pass
+
+
+def test_a_layout_change_interrupted_at_every_step_is_finished_by_recover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files become directories and back, a directory's only file is renamed: interrupted at
+    each filesystem step (in-process, as a SIGKILL there), the tree is the old one or, after
+    recover(), exactly the new one; never a render that is stuck."""
+    operations = ("unlink", "rmdir", "replace", "rename", "mkdir")
+    originals = {name: getattr(os, name) for name in operations}
+    total = None
+    k = 1
+    outcomes: dict[str, int] = {}
+    while total is None or k <= total:
+        out = tmp_path / f"out{k}"
+        write_tree(LAYOUT_OLD, out)
+        calls = 0
+
+        def counting(name: str, stop: int = k) -> Any:
+            def op(*args: Any, **kwargs: Any) -> Any:
+                nonlocal calls
+                calls += 1
+                if calls == stop:
+                    raise Interrupted
+                return originals[name](*args, **kwargs)
+
+            return op
+
+        for name in operations:
+            monkeypatch.setattr(os, name, counting(name))
+        try:
+            write_tree(LAYOUT_NEW, out)
+            finished = True
+        except Interrupted:
+            finished = False
+        finally:
+            for name in operations:
+                monkeypatch.setattr(os, name, originals[name])
+        if finished:
+            total = calls
+            break
+        recover(out)
+        got = {rel: data for rel, data in tree(out).items() if rel != MARKER}
+        old = {rel: text.encode() for rel, text in LAYOUT_OLD.items()}
+        new = {rel: text.encode() for rel, text in LAYOUT_NEW.items()}
+        state = "old" if got == old else "new" if got == new else f"neither: {sorted(got)}"
+        assert state in ("old", "new"), f"interrupted at step {k}: {state}"
+        assert rig_leftovers(out) == []
+        write_tree(LAYOUT_NEW, out)  # and the next render is not stuck
+        outcomes[state] = outcomes.get(state, 0) + 1
+        k += 1
+    print(f"{total} steps; interrupted renders ended as {outcomes}")
+    assert outcomes.get("old") and outcomes.get("new"), outcomes
+
+
+def test_a_directory_whose_only_file_is_renamed_keeps_its_inode(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    write_tree(LAYOUT_OLD, out)
+    held = os.open(out / "loki", os.O_RDONLY | os.O_DIRECTORY)  # as a bind mount holds it
+    try:
+        write_tree(LAYOUT_NEW, out)
+        assert sorted(os.listdir(held)) == ["loki.yml"]
+    finally:
+        os.close(held)
+
+
+def test_an_empty_out_directory_recovers_from_a_killed_first_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "volume"
+    out.mkdir()  # an existing empty --out, e.g. a mounted volume: rendered in place
+
+    def killed(path: Any, *args: Any, **kwargs: Any) -> None:
+        raise Interrupted
+
+    from stackgen import writer
+
+    monkeypatch.setattr(writer, "_roll_forward", killed)  # right after the commit point
+    with pytest.raises(Interrupted):
+        write_tree(LAYOUT_NEW, out)
+    monkeypatch.undo()
+    assert [p.name for p in out.iterdir()] == [COMMIT]
+    write_tree(LAYOUT_NEW, out)
+    assert {rel: data for rel, data in tree(out).items() if rel != MARKER} == {
+        rel: text.encode() for rel, text in LAYOUT_NEW.items()
+    }
