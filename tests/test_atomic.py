@@ -794,3 +794,60 @@ def test_an_empty_out_directory_recovers_from_a_killed_first_render(
     assert {rel: data for rel, data in tree(out).items() if rel != MARKER} == {
         rel: text.encode() for rel, text in LAYOUT_NEW.items()
     }
+
+
+def test_a_removed_file_replaced_by_a_directory_is_skipped_where_unlink_says_eperm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POSIX lets unlink(2) of a directory fail with EPERM (macOS, BSDs), not Linux's EISDIR."""
+    out = tmp_path / "output"
+    write_tree({"f": "1\n", "b": "2\n"}, out)
+    (out / "f").unlink()
+    (out / "f").mkdir()
+    (out / "f" / "mine.txt").write_text("mine")
+    unlink = os.unlink
+
+    def posix_unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", posix_unlink)
+    assert write_tree({"b": "3\n"}, out) == ["f/mine.txt"]
+    assert (out / "f" / "mine.txt").read_text() == "mine" and rig_leftovers(out) == []
+
+
+def test_without_syncfs_only_stackgens_own_files_are_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fsync fallback must not open the user's files: a secret a container made
+    unreadable would otherwise stop every render after its commit point."""
+    from stackgen import writer
+
+    out = tmp_path / "output"
+    write_tree({"a/x.yml": "1\n", "b": "2\n"}, out)
+    (out / "secrets").mkdir()
+    (out / "secrets" / "db").write_text("s3cret")
+    opened = os.open
+    monkeypatch.setattr(writer, "_syncfs", lambda fd: False)
+
+    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        if "secrets" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    write_tree({"a/y.yml": "3\n", "b": "4\n"}, out)
+    monkeypatch.undo()
+    assert {rel: data for rel, data in tree(out).items() if rel != MARKER} == {
+        "a/y.yml": b"3\n",
+        "b": b"4\n",
+        "secrets/db": b"s3cret",
+    }
+
+
+def test_a_symlink_loop_where_a_removed_file_was_does_not_stop_renders(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    write_tree({"a/x.yml": "1\n", "b": "2\n"}, out)
+    shutil.rmtree(out / "a")
+    (out / "a").symlink_to("a")  # a -> a: every path through it is ELOOP
+    write_tree({"b": "3\n"}, out)
+    assert (out / "b").read_text() == "3\n" and (out / "a").is_symlink() and rig_leftovers(out) == []
