@@ -8,6 +8,7 @@ and runs that many of each. Each test prints its count (`pytest -s`).
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stackgen.cli import app
@@ -27,8 +29,9 @@ from stackgen.errors import SpecError
 from stackgen.model import build_model
 from stackgen.render import render_all
 from stackgen.spec import load_spec_text
+from stackgen.spec.loader import _fast_accepts, _validator
 from stackgen.writer import write_tree
-from tests.conftest import require_tool
+from tests.conftest import DEFAULT_SPEC, require_tool
 from tests.strategies import MUTATIONS, Expect, invalid_case, valid_spec
 
 FUZZ = int(os.environ.get("STACKGEN_FUZZ_EXAMPLES", "0"))
@@ -280,6 +283,55 @@ def test_mutated_specs_exit_2_with_located_messages(kind: str, tmp_path_factory:
         f"\nproperty/invalid {kind}: {count} mutated specs exited 2 with located messages "
         f"(so far {sum(SEEN_MUTATIONS.values())} over {len(SEEN_MUTATIONS)} kinds)"
     )
+
+
+# Edges between Python's and Rust's types and regexes, each a change to the default spec:
+# the two checks must agree on each (a newline-ended name passed Python's `$` before).
+SCHEMA_EDGES: dict[str, tuple[tuple[str | int, ...], Any]] = {
+    "trailing newline in a name": (("stack", "name"), "shop\n"),
+    "trailing newline in the version": (("version",), "stackgen/v1\n"),
+    "a date where text goes": (("stack", "scrape_interval"), datetime.date(2024, 1, 1)),
+    "a huge objective": (("services", 0, "slos", 0, "objective"), 10**30),
+    "a bool objective": (("services", 0, "slos", 0, "objective"), True),
+    "a float port": (("stack", "ports"), {"grafana": 3000.0}),
+    "a huge port": (("stack", "ports"), {"grafana": 2**70}),
+    "an int key": (("stack", 1), "x"),
+    "a set": (("scrape_jobs", 0, "targets"), {"api:8080"}),
+}
+
+
+def _python_accepts(data: Any) -> bool:
+    return next(iter(_validator().iter_errors(data)), None) is None
+
+
+@pytest.mark.parametrize("edge", SCHEMA_EDGES)
+def test_fast_schema_check_agrees_on_edges(edge: str) -> None:
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    assert _fast_accepts(data) and _python_accepts(data)
+    *parents, key = SCHEMA_EDGES[edge][0]
+    node = data
+    for part in parents:
+        node = node[part]
+    node[key] = SCHEMA_EDGES[edge][1]
+    assert _fast_accepts(data) == _python_accepts(data), edge
+
+
+def test_fast_schema_check_agrees_with_jsonschema() -> None:
+    """The render trusts jsonschema-rs's pass (loader._fast_accepts): on every generated and
+    mutated spec its verdict must be jsonschema's."""
+    seen = {True: 0, False: 0}
+
+    @settings(PROFILE, max_examples=INVALID_EXAMPLES)
+    @given(st.one_of(valid_spec(), st.sampled_from(MUTATIONS).flatmap(invalid_case).map(lambda case: case[0])))
+    def check(spec: dict[str, Any]) -> None:
+        data = yaml.safe_load(dump(spec))  # the types the loader sees
+        verdict = _python_accepts(data)
+        assert _fast_accepts(data) == verdict, dump(spec)
+        seen[verdict] += 1
+
+    check()
+    assert min(seen.values()) >= INVALID_EXAMPLES // 10, seen
+    print(f"\nschema check: jsonschema-rs agreed with jsonschema on {seen[True]} valid, {seen[False]} invalid specs")
 
 
 def _text_mutation(text: str, kind: str) -> tuple[str | bytes, str, int | None]:

@@ -123,6 +123,19 @@ CASES = [
         "scrape_interval: 30s",
     ),
     (
+        # Python's `$` matches before a final newline; JSON Schema's (ECMA-262) does not.
+        "A name ending in a newline is rejected (it would become a directory name).",
+        replace("  - name: api\n    team:", '  - name: "api\\n"\n    team:'),
+        "services[0].name: 'api\\n' is not valid",
+        'name: "api\\n"',
+    ),
+    (
+        "A key ending in a newline is rejected where keys are patterns.",
+        replace("    grafana: 0.0.0.0 ", '    "grafana\\n": 0.0.0.0 '),
+        "stack.publish: Additional properties are not allowed",
+        "publish:",
+    ),
+    (
         "A tier that could never fire is rejected.",
         replace(
             "- {severity: page, long_window: 1h, short_window: 5m, burn_rate: 8}",

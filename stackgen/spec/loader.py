@@ -8,13 +8,16 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+import jsonschema_rs
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from stackgen.errors import Problem, SpecError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_PATH = Path(__file__).with_name("slos.schema.json")
 SUPPORTED_VERSIONS = ("stackgen/v1",)
@@ -279,16 +282,73 @@ def _prescan(text: str, name: str) -> None:
 
 
 @cache
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return schema
+
+
+@cache
+def _fast_validator() -> Any:
+    return jsonschema_rs.validator_for(_schema())
+
+
+@cache
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text())
-    return jsonschema.Draft202012Validator(schema)
+    import jsonschema  # only on the error path: ~60 ms to import
+
+    def pattern(validator: Any, regex: str, instance: Any, schema: dict[str, Any]) -> Any:
+        if validator.is_type(instance, "string") and not re.search(_ecma_end(regex), instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {regex!r}")
+
+    ecma = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
+    validator: jsonschema.Draft202012Validator = ecma(_schema())
+    return validator
+
+
+@cache
+def _ecma_end(regex: str) -> str:
+    """JSON Schema patterns are ECMA-262: `$` is the end of the text. Python's `$` also matches
+    before a final newline, which let "shop\\n" pass as a name (and become a directory name
+    with a newline in it). An unescaped `$` outside a class becomes `\\Z`."""
+    out, escaped, in_class = [], False, False
+    for char in regex:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        out.append(char)
+    return "".join(out)
+
+
+def _fast_accepts(data: Any) -> bool:
+    """jsonschema-rs's verdict: ~100x faster than jsonschema at 1,000 SLOs (0.2 s of a render).
+    A pass ends the check; data it cannot take (a date, an int key) or rejects goes to
+    jsonschema, which words the messages. tests/test_property.py checks the two agree."""
+    try:
+        return bool(_fast_validator().is_valid(data))
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def schema_problems(spec: LoadedSpec) -> list[Problem]:
     """Every schema violation, translated into a message a user can act on."""
+    if _fast_accepts(spec.data):
+        return []
     problems = []
     for error in _validator().iter_errors(spec.data):
         problems.extend(_translate(spec, error))
+    if not problems:
+        # jsonschema-rs rejected what jsonschema accepts: a regex edge where Python and
+        # ECMA-262 still differ (a key ending in a newline under patternProperties). The
+        # schema means ECMA-262, so that verdict stands, with jsonschema-rs's message.
+        for fast_error in _fast_validator().iter_errors(spec.data):
+            problems.append(spec.problem(tuple(fast_error.instance_path), fast_error.message))
     return problems
 
 
