@@ -8,6 +8,7 @@ result is the same dict either way, so output bytes do not depend on how it was 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -54,6 +55,19 @@ JOBS_ENV = "STACKGEN_JOBS"  # 1 renders in this process only; default: one worke
 
 def render_all(spec: Spec) -> dict[str, str]:
     """Every generated file, keyed by its path relative to the output directory."""
+    # Renderers build acyclic data that reference counting frees; the cycle collector would
+    # only re-scan the live model and output: ~4% of the CPU of a 1,000-SLO render. Forked workers
+    # inherit the setting.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _render_all(spec)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _render_all(spec: Spec) -> dict[str, str]:
     files: dict[str, str] = {}
 
     def add(produced: dict[str, str]) -> None:
