@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,26 @@ def _has_float(data: Any) -> bool:
     if isinstance(data, list):
         return any(_has_float(v) for v in data)
     return isinstance(data, float)
+
+
+WORDS = st.lists(
+    st.one_of(st.text(alphabet="ab-./é{}", min_size=1, max_size=12), st.sampled_from(["x" * 30, "y" * 96, "z" * 97])),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(PROFILE, max_examples=1500)
+@given(
+    st.one_of(
+        WORDS.map(" ".join),  # the fast path: words joined by single spaces
+        st.text(alphabet=" \tab-\xa0\u3000é", max_size=60),  # textwrap's: tabs, runs of spaces, odd spaces
+    ),
+    st.integers(min_value=1, max_value=120),
+)
+def test_comment_wrap_matches_textwrap(paragraph: str, width: int) -> None:
+    expected = textwrap.wrap(paragraph, width=width, break_long_words=False, break_on_hyphens=False)
+    assert common.wrap(paragraph, width) == expected
 
 
 def test_rendered_dashboards_match_the_standard_library(default_files: dict[str, str]) -> None:
