@@ -4,7 +4,7 @@ Every measurement runs in fresh processes. Ratios come from the same run, so the
 across machines; absolute times do not.
 
 - CLI wall: `stackgen render --spec S --out O` into an output it rendered before (the CI and
-  GitOps case), median of 3, peak RSS of the largest process (wait4).
+  GitOps case), median of RUNS, peak RSS of the largest process (wait4).
 - Phases: import, load (YAML + schema + model), render, atomic write, timed in one process.
 - Floor: the same output data dumped by the serialisers stackgen uses (block_yaml, orjson),
   and by PyYAML's C dumper / json.dumps for reference; render / floor is the cost of
@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 STACKGEN = str(Path(PY).parent / "stackgen")
 SIZES = (10, 100, 1000)
+RUNS = 5  # per measurement; this VM's speed swings by a third between runs, medians of 3 did too
 
 LIST_FILES = r"""
 import json, sys
@@ -82,6 +83,11 @@ print(json.dumps({"floor": timed(yaml_text, json_text), "reference": timed(pyyam
 def run_json(code: str, *args: str) -> dict[str, float]:
     proc = subprocess.run([PY, "-c", code, *args], capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def median_json(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's median over several runs."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def timed_process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -143,7 +149,7 @@ def main() -> None:
         "",
         "## B1: render",
         "",
-        "`stackgen render` wall time, median of 3 runs, each in a fresh process (peak RSS: the largest",
+        f"`stackgen render` wall time, median of {RUNS} runs, each in a fresh process (peak RSS: the largest",
         "process of the render). Fresh = into a new directory; one SLO changed = re-render after the",
         "objective of one SLO changed (only changed files are staged and renamed in); unchanged =",
         "re-render of the same spec (nothing is written). RAM = a tmpfs output, so the disk is out of",
@@ -156,7 +162,7 @@ def main() -> None:
     ]
     phases_lines = [
         "",
-        "Phases of a fresh render, timed inside one process (write into RAM where available); floor =",
+        "Phases of a fresh render, timed inside one process, medians of 3 (write into RAM where available); floor =",
         "dumping the same output data with stackgen's serialisers (block_yaml, orjson), PyYAML's C",
         "dumper + json.dumps for reference:",
         "",
@@ -171,18 +177,18 @@ def main() -> None:
             spec.parent.mkdir()
             text = synthetic_spec(n)
             spec.write_text(text)
-            fresh_ram, rss = cli_render(spec, [ram_base / f"fresh{n}-{i}" for i in range(3)])
-            fresh_disk, rss_disk = cli_render(spec, [base / f"fresh{n}-{i}" for i in range(3)])
+            fresh_ram, rss = cli_render(spec, [ram_base / f"fresh{n}-{i}" for i in range(RUNS)])
+            fresh_disk, rss_disk = cli_render(spec, [base / f"fresh{n}-{i}" for i in range(RUNS)])
             other = text.replace("objective: 99.5", "objective: 99.4", 1)
             changed, rss_changed = cli_render(
                 spec,
-                [base / f"fresh{n}-0"] * 3,
+                [base / f"fresh{n}-0"] * RUNS,
                 prepare=lambda i, spec=spec, text=text, other=other: spec.write_text(other if i % 2 == 0 else text),
             )
             spec.write_text(text)
-            unchanged, _ = cli_render(spec, [base / f"fresh{n}-1"] * 3)
-            r = run_json(PHASES, str(spec), str(ram_base / f"phases{n}"))
-            floor = run_json(FLOOR, str(spec))
+            unchanged, _ = cli_render(spec, [base / f"fresh{n}-1"] * RUNS)
+            r = median_json([run_json(PHASES, str(spec), str(ram_base / f"phases{n}-{i}")) for i in range(3)])
+            floor = median_json([run_json(FLOOR, str(spec)) for _ in range(3)])
             rows[f"fresh{n}"] = fresh_ram
             lines.append(
                 f"| {n} | {int(r['files'])} | {r['bytes'] / 1e6:.1f} | **{fresh_ram:.2f}** | {fresh_disk:.2f} | "
@@ -196,11 +202,11 @@ def main() -> None:
                 files = run_json(LIST_FILES, str(spec))
                 disk_floor = create_files(base / "floor", {k: v.encode() for k, v in files.items()})
         spec = base / f"spec{max(SIZES)}" / "slos.yaml"
-        single, single_rss = cli_render(spec, [ram_base / f"single-{i}" for i in range(3)], jobs="1")
+        single, single_rss = cli_render(spec, [ram_base / f"single-{i}" for i in range(RUNS)], jobs="1")
         varied = base / "varied" / "slos.yaml"
         varied.parent.mkdir()
         varied.write_text(synthetic_spec(max(SIZES), varied=True))
-        varied_s, varied_rss = cli_render(varied, [ram_base / f"varied-{i}" for i in range(3)])
+        varied_s, varied_rss = cli_render(varied, [ram_base / f"varied-{i}" for i in range(RUNS)])
     lines += phases_lines
     lines += [
         "",
