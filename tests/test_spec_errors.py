@@ -136,6 +136,14 @@ CASES = [
         "publish:",
     ),
     (
+        # Found by review: jsonschema-rs cannot take a non-text key, and jsonschema has no key
+        # list to check under labels; the YAML walk's message must come out, not a traceback.
+        "A non-text key inside labels is rejected in the walk's words.",
+        replace("    labels: {env: production}\n", "    labels: {env: production, 1: x}\n"),
+        "scrape_jobs[0].labels.1: key '1' is read as int, not text; quote it",
+        "labels: {env: production, 1: x}",
+    ),
+    (
         "A tier that could never fire is rejected.",
         replace(
             "- {severity: page, long_window: 1h, short_window: 5m, burn_rate: 8}",
@@ -190,6 +198,16 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert code == 2
     assert "objective: must be below 100" in output
     assert "unknown key 'lifecycle_apy'" in output
+
+
+def test_a_non_finite_number_is_reported_once(tmp_path: Path) -> None:
+    """jsonschema-rs reads .inf as null; only the walk's message may come out (found by review)."""
+    text = replace("threshold: 0.1\n", "threshold: .inf\n")
+    code, output = render_text(tmp_path, text)
+    assert code == 2, output
+    located = [line for line in output.splitlines() if line.startswith("  ")]
+    assert len(located) == 1, output
+    assert ".inf is not a finite number" in located[0]
 
 
 def test_failed_render_leaves_previous_output_untouched(tmp_path: Path) -> None:

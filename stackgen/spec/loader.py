@@ -245,7 +245,7 @@ def load_spec_text(raw: bytes | str, name: str = "slos.yaml") -> LoadedSpec:
                 f"unknown version {version!r}; this stackgen reads {', '.join(SUPPORTED_VERSIONS)}",
             )
         )
-    problems += schema_problems(spec)
+    problems += schema_problems(spec, last_resort=not problems)
     if problems:
         raise SpecError(problems)
     return spec
@@ -336,19 +336,25 @@ def _fast_accepts(data: Any) -> bool:
         return False
 
 
-def schema_problems(spec: LoadedSpec) -> list[Problem]:
-    """Every schema violation, translated into a message a user can act on."""
+def schema_problems(spec: LoadedSpec, last_resort: bool = True) -> list[Problem]:
+    """Every schema violation, translated into a message a user can act on. last_resort:
+    nothing else is wrong with the document (see below)."""
     if _fast_accepts(spec.data):
         return []
     problems = []
     for error in _validator().iter_errors(spec.data):
         problems.extend(_translate(spec, error))
-    if not problems:
+    if not problems and last_resort:
         # jsonschema-rs rejected what jsonschema accepts: a regex edge where Python and
         # ECMA-262 still differ (a key ending in a newline under patternProperties). The
         # schema means ECMA-262, so that verdict stands, with jsonschema-rs's message.
-        for fast_error in _fast_validator().iter_errors(spec.data):
-            problems.append(spec.problem(tuple(fast_error.instance_path), fast_error.message))
+        # Only as a last resort: it also rejects what the YAML walk already reported in
+        # its own words (a non-text key it cannot take, .inf which it reads as null).
+        try:
+            for fast_error in _fast_validator().iter_errors(spec.data):
+                problems.append(spec.problem(tuple(fast_error.instance_path), fast_error.message))
+        except (ValueError, TypeError, OverflowError):
+            pass  # data it cannot take: jsonschema, which can, found nothing wrong
     return problems
 
 
