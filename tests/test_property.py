@@ -454,7 +454,9 @@ LIMIT_CASES = {
         "".join("  " * i + f"k{i}:\n" for i in range(60)) + "  " * 60 + "x: 1\n",
         "nested deeper than 40",
     ),
-    "deep flow nesting": ("version: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested"),
+    # 50 levels: stackgen's own limit; 50,000: past libyaml's (PyYAML >= 6.0.4), same message.
+    "flow nesting past stackgen's limit": ("version: " + "[" * 50 + "]" * 50 + "\n", "nested deeper than 40"),
+    "deep flow nesting": ("version: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested deeper than 40"),
     "5 MiB spec": ("version: stackgen/v1\n#" + "x" * (5 * 1024 * 1024) + "\n", "the limit is 4194304"),
     "wide flat list": ("version: [" + "1," * 600_000 + "1]\n", "more than 500000 nodes"),
 }

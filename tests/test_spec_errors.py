@@ -176,9 +176,10 @@ def test_bad_spec_is_located_and_exits_2(tmp_path: Path, name: str, text: str, m
             ALIAS_BOMB,
             "YAML aliases multiplying",
         ),
-        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 40 levels"),
+        ("a: " + "{b: " * 45 + "1" + "}" * 45 + "\n", "nested deeper than 40 levels"),
     ],
-    ids=["empty file", "wrong top-level type", "YAML syntax error", "alias bomb", "deep nesting"],
+    ids=["empty file", "wrong top-level type", "YAML syntax error", "alias bomb", "deep nesting", "45 flow maps"],
 )
 def test_unusable_documents_exit_2(tmp_path: Path, text: str, message: str) -> None:
     code, output = render_text(tmp_path, text)

@@ -26,6 +26,7 @@ SUPPORTED_VERSIONS = ("stackgen/v1",)
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 MAX_NODES = 500_000  # nodes after alias expansion: stops "billion laughs"
 MAX_DEPTH = 40
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels; no stackgen spec needs that"
 # Text may hold tab and newline, no other control character (NUL, ESC, CR, DEL, C1): no
 # renderer can carry them as data everywhere (Markdown drops NUL, terminals run ESC).
 CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -112,7 +113,7 @@ class _Walk:
                         self.file,
                         node.start_mark.line + 1,
                         format_path(path),
-                        f"nested deeper than {MAX_DEPTH} levels; no stackgen spec needs that",
+                        TOO_DEEP,
                     )
                 ]
             )
@@ -215,6 +216,8 @@ def load_spec_text(raw: bytes | str, name: str = "slos.yaml") -> LoadedSpec:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
+        if _parser_nesting_limit(err):
+            raise SpecError([Problem(name, line, "", TOO_DEEP)]) from None
         what = " ".join(x for x in (err.context, err.problem) if x)
         raise SpecError([Problem(name, line, "", f"YAML syntax error: {what}; fix the YAML")]) from None
     except yaml.YAMLError as err:
@@ -271,14 +274,26 @@ def _prescan(text: str, name: str) -> None:
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH + 1:
-                    message = f"nested deeper than {MAX_DEPTH} levels; no stackgen spec needs that"
-                    raise SpecError([Problem(name, line, "", message)])
+                    raise SpecError([Problem(name, line, "", TOO_DEEP)])
             count += 1
             if count > MAX_NODES:
                 message = f"the document has more than {MAX_NODES} nodes; the limit is {MAX_NODES}"
                 raise SpecError([Problem(name, line, "", message)])
+    except yaml.MarkedYAMLError as err:
+        # libyaml may refuse deep flow nesting ("[[[[...") while scanning ahead, before it
+        # emits the events counted above: the same limit, reported in the same words.
+        if _parser_nesting_limit(err):
+            mark = err.problem_mark or err.context_mark
+            raise SpecError([Problem(name, mark.line + 1 if mark else 0, "", TOO_DEEP)]) from None
+        return
     except yaml.YAMLError:
         return
+
+
+def _parser_nesting_limit(err: yaml.MarkedYAMLError) -> bool:
+    """The YAML library's own depth limit (libyaml in PyYAML >= 6.0.4: "exceeded maximum
+    nesting depth"), which is far above MAX_DEPTH: any spec that reaches it is too deep."""
+    return "nesting depth" in f"{err.context or ''} {err.problem or ''}"
 
 
 @cache
