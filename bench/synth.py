@@ -71,6 +71,8 @@ def synthetic_spec(slos: int, varied: bool = False) -> str:
         )
     spec["services"] = services
     spec["logs"]["alerts"] = {"error_rate": {"per_second": 1}}
+    # The default spec's file sources name its own services.
+    spec["logs"]["sources"] = [source for source in spec["logs"].get("sources", []) if "service" not in source]
     return yaml.safe_dump(spec, sort_keys=False)
 
 

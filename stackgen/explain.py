@@ -20,6 +20,7 @@ def explain_text(spec: Spec) -> str:
     ]
     header = (
         "tier",
+        "severity",
         "alert",
         "windows",
         "burn rate",
@@ -40,6 +41,7 @@ def explain_text(spec: Spec) -> str:
             rows.append(
                 (
                     tier.severity,
+                    tier.alert_severity,
                     cv.burn_alert_name(tier),
                     f"{tier.long}/{tier.short}",
                     num(tier.burn_rate),

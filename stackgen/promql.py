@@ -1,6 +1,9 @@
-"""PromQL checks backed by promql-parser (the Prometheus grammar, in Rust)."""
+"""PromQL checks backed by promql-parser (the Prometheus grammar, in Rust), and the one way user
+values enter PromQL and LogQL text."""
 
 from __future__ import annotations
+
+import json
 
 import promql_parser
 
@@ -46,3 +49,43 @@ def join_matchers(*parts: str) -> str:
         if text:
             inner.append(text)
     return "{" + ",".join(inner) + "}"
+
+
+# ---- Values into query text. Every user value that lands inside a PromQL or LogQL string
+# or regex goes through these, so a name with a hyphen, a dot, a quote or a newline stays one
+# value. Both languages read double-quoted strings with Go's escapes (strconv.Unquote) and
+# regexes with Go's RE2, fully anchored by Prometheus and Loki.
+
+# Go's regexp.QuoteMeta escapes exactly these; anything else (a hyphen) is literal in RE2.
+_RE2_SPECIAL = frozenset(r"\.+*?()|[]{}^$")
+
+
+def quote(value: str) -> str:
+    """A double-quoted string literal that PromQL and LogQL read back as exactly `value`.
+
+    JSON's escapes are a subset of Go's (\\" \\\\ \\n \\t \\uXXXX ...), and JSON escapes every
+    control character, which a Go string literal cannot hold raw."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def quote_meta(value: str) -> str:
+    """`value` as an RE2 regex matching exactly itself (Go's regexp.QuoteMeta). Python's
+    re.escape also escapes '-', and `\\-` is no escape in a PromQL string."""
+    return "".join("\\" + char if char in _RE2_SPECIAL else char for char in value)
+
+
+def equals(label: str, value: str) -> str:
+    """label="value", the value quoted."""
+    return f"{label}={quote(value)}"
+
+
+def any_of(label: str, values: list[str] | tuple[str, ...]) -> str:
+    """label=~"a|b": a matcher for any of the values, each matched literally."""
+    if len(values) == 1:
+        return equals(label, values[0])
+    return f"{label}=~{quote('|'.join(quote_meta(v) for v in values))}"
+
+
+def selector(metric: str, *matchers: str) -> str:
+    """metric{m1, m2}: a selector from matchers built with equals()/any_of()."""
+    return f"{metric}{{{', '.join(matchers)}}}"

@@ -1,4 +1,5 @@
-"""Pinned images: the one place versions live (see README "Pinned versions")."""
+"""Pinned images: the one place versions live (see README "Pinned versions"), and what each
+image ships that a healthcheck can run (read off each project's Dockerfile at that tag)."""
 
 IMAGES = {
     "prometheus": "prom/prometheus:v3.14.0",
@@ -9,9 +10,31 @@ IMAGES = {
     "alloy": "grafana/alloy:v1.18.1",
     "node-exporter": "prom/node-exporter:v1.12.1",
     "cadvisor": "ghcr.io/google/cadvisor:v0.60.5",
-    "pushgateway": "prom/pushgateway:v1.11.1",
-    "blackbox-exporter": "prom/blackbox-exporter:v0.27.0",
-    "postgres-exporter": "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
-    "redis-exporter": "oliver006/redis_exporter:v1.74.0",
-    "nginx-exporter": "nginx/nginx-prometheus-exporter:1.4.2",
+    "pushgateway": "prom/pushgateway:v1.11.3",
+    "blackbox-exporter": "prom/blackbox-exporter:v0.28.0",
+    "postgres-exporter": "quay.io/prometheuscommunity/postgres-exporter:v0.20.1",
+    # The -alpine variant: the default tag is FROM scratch (no wget for a healthcheck).
+    "redis-exporter": "oliver006/redis_exporter:v1.88.0-alpine",
+    "nginx-exporter": "nginx/nginx-prometheus-exporter:1.5.3",
+}
+
+# How a compose healthcheck can probe each image:
+#   wget  busybox or Alpine wget (prom/* busybox images, cAdvisor and Grafana on Alpine)
+#   bash  bash's /dev/tcp (Promtail on Debian, Alloy on Ubuntu: no wget or curl)
+#   self  the binary's own check (Loki 3.7: `loki -health`; the image is distroless)
+#   none  nothing to run (FROM scratch: nginx-prometheus-exporter); Prometheus' `up` watches it
+HEALTHCHECK = {
+    "prometheus": "wget",
+    "alertmanager": "wget",
+    "grafana": "wget",
+    "loki": "self",
+    "promtail": "bash",
+    "alloy": "bash",
+    "node-exporter": "wget",
+    "cadvisor": "wget",
+    "pushgateway": "wget",
+    "blackbox-exporter": "wget",
+    "postgres-exporter": "wget",
+    "redis-exporter": "wget",
+    "nginx-exporter": "none",
 }

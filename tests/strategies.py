@@ -59,8 +59,19 @@ def _clean(text: str) -> str:
     return CONTROL_CHARS.sub("", text)
 
 
-names = st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True)
-receiver_names = st.from_regex(r"[a-z][a-z0-9_-]{0,14}", fullmatch=True)
+def from_pattern(pattern: str) -> st.SearchStrategy[str]:
+    """Strings from a schema pattern in full (every character and length it allows): names
+    reach PromQL, LogQL, file names and uids, so no friendly subset may stand in for them."""
+    return st.from_regex(pattern.removeprefix("^").removesuffix("$"), fullmatch=True)
+
+
+names = from_pattern(DEFS["name"]["pattern"])
+# Receivers get a "-<index>" suffix below: keep room for it under the 63-character cap.
+receiver_names = from_pattern(DEFS["receiver_name"]["pattern"]).map(lambda s: s[:58])
+job_names = from_pattern(DEFS["job_name"]["pattern"])
+severity_names = from_pattern(DEFS["severity_name"]["pattern"]).filter(lambda s: s != "none")
+category_names = from_pattern(DEFS["category_name"]["pattern"])
+alert_names = from_pattern(DEFS["alert_name"]["pattern"]).map(lambda s: "Plain" + s[:50])
 # Free text straight from the schema's "text" definition (any Unicode); the loader's one
 # extra rule (no control characters but tab and newline) is applied on top.
 text = from_schema(DEFS["text"]).map(_clean).map(lambda s: s[:300])
@@ -205,27 +216,31 @@ def receivers(draw: st.DrawFn) -> list[dict[str, Any]]:
     for i, kind in enumerate(kinds):
         r: dict[str, Any] = {"name": f"{draw(receiver_names)}-{i}", "type": kind}
         if kind == "pagerduty":
-            r["routing_key_file"] = draw(secret_files)
+            # A secret file serves one purpose: each kind gets its own names.
+            r["routing_key_file"] = "pd-" + draw(secret_files)
             if draw(st.booleans()):
                 r["severity"] = draw(st.sampled_from(["critical", "error", "warning", "info"]))
         elif kind == "slack":
             r["channel"] = draw(st.from_regex(r"[#@][A-Za-z0-9._-]{1,20}", fullmatch=True))
-            r["api_url_file"] = draw(secret_files)
+            r["api_url_file"] = "slack-" + draw(secret_files)
         elif kind == "email":
-            r.update(to="oncall+x@example.com", smarthost="smtp.example.com:587")
+            to: Any = draw(st.sampled_from(["oncall+x@example.com", ["a@example.com", "b.c@example.org"]]))
+            r.update(to=to, smarthost="smtp.example.com:587")
             r["from"] = "am@example.com"
             if draw(st.booleans()):
-                r.update(auth_username="am@example.com", auth_password_file=draw(secret_files))
+                r.update(auth_username="am@example.com", auth_password_file="smtp-" + draw(secret_files))
         elif kind == "opsgenie":
-            r["api_key_file"] = draw(secret_files)
+            r["api_key_file"] = "og-" + draw(secret_files)
             if draw(st.booleans()):
                 r["team"] = draw(st.from_regex(r"[A-Za-z0-9 ._-]{1,20}", fullmatch=True))
         else:
             r["url"] = draw(urls)
             if draw(st.booleans()):
-                r["credentials_file"] = draw(secret_files)
+                r["credentials_file"] = "hook-" + draw(secret_files)
             if draw(st.booleans()):
                 r["send_resolved"] = draw(st.booleans())
+            if draw(st.booleans()):
+                r["timeout"] = draw(st.sampled_from(["10s", "30s", "1m"]))
         if draw(st.booleans()):
             r["description"] = draw(text)
         out.append(r)
@@ -239,7 +254,10 @@ def routing(draw: st.DrawFn, pool: list[dict[str, Any]], teams: list[str]) -> di
     pick = st.lists(st.sampled_from(all_names), min_size=1, max_size=3, unique=True)
     out: dict[str, Any] = {"default_receiver": draw(st.sampled_from(all_names)), "severities": {}}
     hours = draw(st.booleans())
-    for sev in ("critical", "warning", "info"):
+    extra = draw(
+        st.lists(severity_names.filter(lambda s: s not in ("critical", "warning", "info")), max_size=2, unique=True)
+    )
+    for sev in ("critical", "warning", "info", *extra):
         route: dict[str, Any] = {"receivers": draw(pick)}
         for key in ("group_wait", "group_interval", "repeat_interval"):
             if draw(st.booleans()):
@@ -256,12 +274,18 @@ def routing(draw: st.DrawFn, pool: list[dict[str, Any]], teams: list[str]) -> di
         }
     if draw(st.booleans()):
         out["group_by"] = draw(st.lists(st.sampled_from(["alertname", "service", "slo", "team"]), unique=True))
-    per_sev = st.dictionaries(st.sampled_from(["critical", "warning", "info"]), pick, min_size=1)
+    per_sev = st.dictionaries(st.sampled_from(["critical", "warning", "info", *extra]), pick, min_size=1)
     if draw(st.booleans()):
         cats = draw(
-            st.lists(st.sampled_from(["slo", "security", "budget", "logs", "platform"]), unique=True, max_size=3)
+            st.lists(
+                st.one_of(st.sampled_from(["slo", "security", "budget", "logs", "platform"]), category_names),
+                unique=True,
+                max_size=3,
+            )
         )
         out["categories"] = {c: draw(per_sev) for c in cats}
+    if draw(st.booleans()):
+        out["escalation_severities"] = draw(st.lists(st.sampled_from(["critical", *extra]), min_size=1, unique=True))
     if teams and draw(st.booleans()):
         chosen = draw(st.lists(st.sampled_from(teams), unique=True, min_size=1))
         out["teams"] = {t: draw(per_sev) for t in chosen}
@@ -287,6 +311,11 @@ def routing(draw: st.DrawFn, pool: list[dict[str, Any]], teams: list[str]) -> di
             out["watchdog"]["repeat_interval"] = draw(st.sampled_from(["1m", "5m"]))
     if draw(st.booleans()):
         out["status_page"] = {"receiver": draw(st.sampled_from(webhooks))}
+        if draw(st.booleans()):
+            values = draw(
+                st.lists(st.from_regex(r"[A-Za-z0-9._-]{1,8}", fullmatch=True), min_size=2, max_size=2, unique=True)
+            )
+            out["status_page"]["impact"] = {"outage": values[0], "degraded": values[1]}
     return out
 
 
@@ -322,6 +351,13 @@ def logs(draw: st.DrawFn, services: list[str]) -> dict[str, Any]:
             source["service"] = draw(st.sampled_from(services))
         if kind != "docker" and draw(st.booleans()):
             source["labels"] = draw(labels)
+        fmt = draw(st.sampled_from([None, "json", "logfmt", "text", "regex"]))
+        if fmt:
+            source["format"] = fmt
+        if fmt == "regex":
+            source["regex"] = r"^(?P<ts>\S+) \[(?P<level>[A-Za-z]+)\]"
+        if draw(st.booleans()):
+            source["cri"] = True
         sources.append(source)
     if sources:
         out["sources"] = sources
@@ -406,20 +442,33 @@ def valid_spec(draw: st.DrawFn) -> dict[str, Any]:
         ports = draw(st.lists(st.integers(20000, 29999), min_size=len(which), max_size=len(which), unique=True))
         stack["ports"] = dict(zip(which, ports, strict=True))
     if draw(st.booleans()):
+        # The exporters that scrape something need their target: they come from exporters: below.
         stack["optional_services"] = draw(
-            st.lists(
-                st.sampled_from(
-                    ["pushgateway", "blackbox-exporter", "postgres-exporter", "redis-exporter", "nginx-exporter"]
-                ),
-                unique=True,
-            )
+            st.lists(st.sampled_from(["pushgateway", "blackbox-exporter"]), unique=True)
         )
     if stack["target"] == "host" and draw(st.booleans()):
         stack.update(secrets_dir="/etc/stackgen/secrets", data_dir="/srv/stackgen")
 
     jobs = []
-    for i in range(draw(st.integers(0, 3))):
-        job: dict[str, Any] = {"name": f"job_{i}", "targets": [f"host-{i}.example:{9100 + i}"]}
+    names_drawn = draw(st.lists(job_names, max_size=5, unique=True))
+    probe_names, job_list = names_drawn[3:], names_drawn[:3]
+    for i, job_name in enumerate(job_list):
+        job: dict[str, Any] = {"name": job_name, "targets": [f"host-{i}.example:{9100 + i}"]}
+        auth = draw(st.sampled_from([None, "bearer", "basic"]))
+        if auth == "bearer":
+            job["bearer_token_file"] = "0scrape-" + draw(secret_files)  # receivers' names start with a letter
+        elif auth == "basic":
+            job["basic_auth"] = {"username": "prometheus", "password_file": "0scrape-pw-" + draw(secret_files)}
+        if auth and draw(st.booleans()):
+            job["allow_plain_http_credentials"] = True
+        elif auth or draw(st.booleans()):
+            job["scheme"] = "https"
+            if draw(st.booleans()):
+                job["tls"] = {"ca_file": "scrape-ca.pem", "server_name": "host.example"}
+                if draw(st.booleans()):
+                    job["tls"].update(cert_file="scrape-cert.pem", key_file="scrape-key.pem")
+        if draw(st.booleans()):
+            job["honor_labels"] = True
         if draw(st.booleans()):
             job["interval"] = dur(draw(st.sampled_from([s for s in (5, 10, 15, 30) if evaluation >= 2 * s])))
         if draw(st.booleans()):
@@ -427,20 +476,27 @@ def valid_spec(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             job["metrics_path"] = "/internal/metrics"
         if draw(st.booleans()):
-            job["scheme"] = "https"
-        if draw(st.booleans()):
             job["labels"] = draw(labels)
         jobs.append(job)
+    probes = []
+    for probe_name in probe_names:
+        module = draw(st.sampled_from(["http_2xx", "http_2xx_tls", "tcp_connect", "tcp_tls"]))
+        target = "https://status.example.com/health" if module.startswith("http") else "db.example:5432"
+        probes.append({"name": probe_name, "module": module, "targets": [target]})
 
     teams = draw(st.lists(names, min_size=1, max_size=3, unique=True))
     services = []
     for i, svc_name in enumerate(draw(st.lists(names, min_size=1, max_size=3, unique=True))):
         svc: dict[str, Any] = {"name": svc_name, "team": draw(st.sampled_from(teams))}
-        svc["slos"] = draw(st.lists(slo(stack), min_size=1, max_size=3, unique_by=lambda s: s["name"]))
+        # Some components only log or only have plain alerts: no SLOs at all.
+        slos = draw(st.lists(slo(stack), min_size=0 if i else 1, max_size=3, unique_by=lambda s: s["name"]))
+        if slos or draw(st.booleans()):
+            svc["slos"] = slos
         if draw(st.booleans()):
             svc["description"] = draw(text)
-        if jobs and draw(st.booleans()):
-            svc["jobs"] = draw(st.lists(st.sampled_from([j["name"] for j in jobs]), unique=True, min_size=1))
+        job_pool = [j["name"] for j in jobs] + [p["name"] for p in probes]
+        if job_pool and draw(st.booleans()):
+            svc["jobs"] = draw(st.lists(st.sampled_from(job_pool), unique=True, min_size=1))
         if draw(st.booleans()):
             svc["labels"] = draw(labels)
         del i
@@ -449,12 +505,88 @@ def valid_spec(draw: st.DrawFn) -> dict[str, Any]:
     spec: dict[str, Any] = {"version": "stackgen/v1", "stack": stack}
     if jobs:
         spec["scrape_jobs"] = jobs
+    if probes:
+        spec["probes"] = probes
+    if draw(st.booleans()):
+        spec["exporters"] = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "postgres": st.just(
+                        {"uri": "db:5432/app?sslmode=disable", "user": "exp", "password_file": "pg-pw"}
+                    ),
+                    "redis": st.just({"address": "redis://cache:6379", "password_file": "redis-pw.json"}),
+                    "nginx": st.just({"scrape_uri": "http://web:8080/nginx_status"}),
+                    "pushgateway": st.just({"persistence_interval": "1m"}),
+                    "blackbox": st.just({}),
+                },
+            )
+        )
     spec["slo_defaults"] = {"period": "30d"}
     spec["services"] = services
     spec["receivers"] = pool
     spec["routing"] = draw(routing(pool, sorted({s["team"] for s in services})))
     spec["logs"] = draw(logs([s["name"] for s in services]))
+    severities = list(spec["routing"]["severities"])
+    alerts = draw(plain_alerts([s["name"] for s in services], [j["name"] for j in jobs], severities))
+    if alerts:
+        spec["alerts"] = alerts
+    if draw(st.booleans()):
+        packs = draw(
+            st.lists(
+                st.sampled_from(["node", "cadvisor", "postgres", "redis", "nginx", "blackbox", "pushgateway"]),
+                unique=True,
+                max_size=3,
+            )
+        )
+        spec["alert_packs"] = {
+            p: ({"team": draw(st.sampled_from(teams))} if draw(st.booleans()) else {}) for p in packs
+        }
     return spec
+
+
+@st.composite
+def plain_alerts(draw: st.DrawFn, services: list[str], jobs: list[str], severities: list[str]) -> list[dict[str, Any]]:
+    """Plain alerts on the spec's own jobs (names drawn from the schema's pattern, hyphens and
+    all), some with a promtool test whose expected labels carry the job name back."""
+    out = []
+    for name in draw(st.lists(alert_names, max_size=3, unique=True)):
+        alert: dict[str, Any] = {"name": name, "severity": draw(st.sampled_from(severities))}
+        job = draw(st.sampled_from(jobs)) if jobs and draw(st.booleans()) else None
+        if job is None and draw(st.booleans()):
+            alert["logql"] = (
+                f'sum(count_over_time({{service={pq(draw(st.sampled_from(services)))}}} |= "timeout" [5m])) > 3'
+            )
+        else:
+            selector = f"up{{job={pq(job)}}}" if job else 'up{job="any"}'
+            alert["expr"] = f"{selector} == 0"
+        alert["summary"] = draw(
+            st.sampled_from(["{{ $labels.job }} is down ({{ $value }})", "Target down", "{{ $value | humanize }} down"])
+        )
+        if draw(st.booleans()):
+            alert["description"] = draw(text.filter(lambda s: "{{" not in s and "}}" not in s))
+        if draw(st.booleans()):
+            alert["for"] = "5m"
+        if draw(st.booleans()):
+            alert["service"] = draw(st.sampled_from(services))
+        if draw(st.booleans()):
+            alert["category"] = draw(category_names)
+        if draw(st.booleans()):
+            alert["impact"] = draw(st.sampled_from(["outage", "degraded"]))
+        if draw(st.booleans()):
+            alert["labels"] = draw(labels)
+        if "expr" in alert and draw(st.booleans()):
+            series_job = job or "any"
+            alert["tests"] = [
+                {
+                    "input_series": [{"series": f'up{{job={pq(series_job)}, instance="i-1"}}', "values": "0x30"}],
+                    "expect": [
+                        {"eval_time": "20m", "alerts": [{"labels": {"job": series_job, "instance": "i-1"}, "value": 0}]}
+                    ],
+                }
+            ]
+        out.append(alert)
+    return out
 
 
 # ---- Invalid specs: one mutation of a valid spec, and where its error must point.
@@ -498,7 +630,7 @@ def _get(spec: dict[str, Any], path: tuple[str | int, ...]) -> Any:
 REQUIRED = {
     (): ["version", "stack", "services", "receivers", "routing"],
     ("stack",): ["name"],
-    ("services", "*"): ["name", "team", "slos"],
+    ("services", "*"): ["name", "team"],
     ("services", "*", "slos", "*"): ["name", "objective", "sli"],
     ("receivers", "*"): ["name", "type"],
     ("routing",): ["severities", "default_receiver"],
@@ -558,7 +690,7 @@ def invalid_case(draw: st.DrawFn, forced_kind: str | None = None) -> tuple[dict[
     spec = copy.deepcopy(draw(valid_spec()))
     kind = forced_kind or draw(st.sampled_from(MUTATIONS))
     services = spec["services"]
-    si = draw(st.integers(0, len(services) - 1))
+    si = draw(st.sampled_from([i for i, svc in enumerate(services) if svc.get("slos")]))
     ki = draw(st.integers(0, len(services[si]["slos"]) - 1))
     slo_path: tuple[str | int, ...] = ("services", si, "slos", ki)
     slo_ = _get(spec, slo_path)
@@ -608,8 +740,10 @@ def invalid_case(draw: st.DrawFn, forced_kind: str | None = None) -> tuple[dict[
             target = (*target, next(iter(value)))
         return spec, Expect(kind, target, msg)
     if kind in ("unknown-key", "inline-secret"):
-        mappings = [(p, m) for p, m in _mappings(spec) if not (p and p[-1] in ("labels", "teams", "publish", "ports"))]
-        mappings = [(p, m) for p, m in mappings if not (len(p) >= 2 and p[-2] == "teams")]
+        # Mappings whose keys are the user's own names (labels, teams, severities, categories).
+        open_keys = ("labels", "teams", "publish", "ports", "severities", "categories")
+        mappings = [(p, m) for p, m in _mappings(spec) if not (p and p[-1] in open_keys)]
+        mappings = [(p, m) for p, m in mappings if not (len(p) >= 2 and p[-2] in ("teams", "categories"))]
         path, mapping = draw(st.sampled_from(mappings))
         if kind == "inline-secret":
             path, mapping = draw(st.sampled_from([(("receivers", i), r) for i, r in enumerate(spec["receivers"])]))

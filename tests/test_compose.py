@@ -4,6 +4,9 @@ configs point at services and ports the compose file defines."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -44,13 +47,20 @@ def check_urls(files: dict[str, str]) -> list[str]:
     urls += [
         "http://" + t for am in prom["alerting"]["alertmanagers"] for c in am["static_configs"] for t in c["targets"]
     ]
-    stack_jobs = {"prometheus", "alertmanager", "grafana", "loki", "node-exporter", "cadvisor", "promtail", "alloy"}
+    # The stack's own components (scrape jobs named like their services), and the exporter
+    # every probe job is sent to.
     urls += [
         "http://" + t
         for job in prom["scrape_configs"]
-        if job["job_name"] in stack_jobs
+        if job["job_name"] in services
         for c in job["static_configs"]
         for t in c["targets"]
+    ]
+    urls += [
+        "http://" + r["replacement"]
+        for job in prom["scrape_configs"]
+        for r in job.get("relabel_configs", [])
+        if r.get("target_label") == "__address__"
     ]
     urls += [d["url"] for d in yaml.safe_load(files["grafana/provisioning/datasources/datasources.yml"])["datasources"]]
     urls += [c["url"] for c in yaml.safe_load(files["promtail/promtail.yml"])["clients"]]
@@ -133,10 +143,10 @@ def test_grafana_has_no_default_credentials(default_files: dict[str, str]) -> No
     assert "GRAFANA_ADMIN_PASSWORD=" in default_files[".env.example"]
 
 
-def variant(old: str, new: str) -> dict[str, str]:
+def variant(old: str, new: str, extra: str = "") -> dict[str, str]:
     text = DEFAULT_SPEC.read_text()
     assert old in text
-    return render_all(build_model(load_spec_text(text.replace(old, new))))
+    return render_all(build_model(load_spec_text(text.replace(old, new) + extra)))
 
 
 def test_lifecycle_api_only_when_asked(default_files: dict[str, str]) -> None:
@@ -147,18 +157,76 @@ def test_lifecycle_api_only_when_asked(default_files: dict[str, str]) -> None:
     assert "--web.enable-lifecycle" in on
 
 
+EXPORTERS = (
+    "\nexporters:\n"
+    "  postgres: {uri: 'db:5432/app?sslmode=disable', user: exporter, password_file: pg-password}\n"
+    "  redis: {address: 'redis://cache:6379', password_file: redis-passwords}\n"
+    "  nginx: {scrape_uri: 'http://web:8080/nginx_status'}\n"
+    "  pushgateway: {persistence_interval: 1m}\n"
+    "probes:\n"
+    "  - {name: status-page, module: http_2xx_tls, targets: ['https://status.example.com/health']}\n"
+)
+
+
 def test_optional_services(default_files: dict[str, str]) -> None:
     files = variant(
         "  lifecycle_api: false",
-        "  lifecycle_api: false\n  optional_services: [pushgateway, "
-        "blackbox-exporter, postgres-exporter, redis-exporter, nginx-exporter]",
+        "  lifecycle_api: false\n  optional_services: [pushgateway, blackbox-exporter]",
     )
     services = compose(files)["services"]
-    for name in ("pushgateway", "blackbox-exporter", "postgres-exporter", "redis-exporter", "nginx-exporter"):
-        assert name in services
+    assert {"pushgateway", "blackbox-exporter"} <= set(services)
     jobs = {j["job_name"] for j in yaml.safe_load(files["prometheus/prometheus.yml"])["scrape_configs"]}
     assert {"pushgateway", "blackbox-exporter"} <= jobs
     assert check_urls(files) == []
+
+
+def test_exporters_are_configured_with_their_targets_and_secret_files() -> None:
+    files = variant("  lifecycle_api: false", "  lifecycle_api: false", extra=EXPORTERS)
+    services = compose(files)["services"]
+    pg = services["postgres-exporter"]
+    assert pg["environment"] == {
+        "DATA_SOURCE_URI": "db:5432/app?sslmode=disable",
+        "DATA_SOURCE_USER": "exporter",
+        "DATA_SOURCE_PASS_FILE": "/run/secrets/pg-password",
+    }
+    assert pg["secrets"] == ["pg-password"] and "pg-password" not in services["alertmanager"].get("secrets", [])
+    redis = services["redis-exporter"]
+    assert redis["environment"]["REDIS_ADDR"] == "redis://cache:6379"
+    assert redis["environment"]["REDIS_PASSWORD_FILE"] == "/run/secrets/redis-passwords"
+    assert services["nginx-exporter"]["command"] == ["--nginx.scrape-uri=http://web:8080/nginx_status"]
+    # FROM scratch: nothing a healthcheck could run; Prometheus' up watches it instead.
+    assert "healthcheck" not in services["nginx-exporter"]
+    assert "pushgateway-data:/pushgateway" in services["pushgateway"]["volumes"]
+    assert "--persistence.file=/pushgateway/metrics.db" in services["pushgateway"]["command"]
+    prom = yaml.safe_load(files["prometheus/prometheus.yml"])
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    assert jobs["pushgateway"]["honor_labels"] is True
+    probe = jobs["status-page"]
+    assert probe["metrics_path"] == "/probe" and probe["params"] == {"module": ["http_2xx_tls"]}
+    assert probe["relabel_configs"][-1] == {"target_label": "__address__", "replacement": "blackbox-exporter:9115"}
+    blackbox = yaml.safe_load(files["blackbox/blackbox.yml"])
+    assert blackbox["modules"]["http_2xx_tls"]["http"]["fail_if_not_ssl"] is True
+    assert "./blackbox:/etc/blackbox_exporter:ro" in services["blackbox-exporter"]["volumes"]
+    assert check_urls(files) == []
+
+
+def test_an_exporter_without_a_target_is_a_located_error(tmp_path: Path) -> None:
+    spec = tmp_path / "slos.yaml"
+    spec.write_text(
+        DEFAULT_SPEC.read_text().replace(
+            "  lifecycle_api: false", "  lifecycle_api: false\n  optional_services: [postgres-exporter]"
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "stackgen", "render", "--spec", str(spec), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        "stack.optional_services[0]: postgres-exporter needs to know what to scrape: set exporters.postgres.uri"
+        in proc.stderr
+    )
 
 
 def test_host_profile_uses_loopback_and_paths() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stackgen import conventions as cv
 from tests.conftest import ROOT
 
 # Metrics the stack's components export themselves (not recording rules).
@@ -165,7 +166,7 @@ def test_home_dashboard_lists_every_slo(default_files: dict[str, str], default_m
 
 @pytest.mark.parametrize("service", ["api", "search", "webhooks"])
 def test_service_dashboard_has_the_panels_on_call_needs(default_files: dict[str, str], service: str) -> None:
-    path = next(p for p in default_files if p.endswith(f"stackgen-svc-{service}.json"))
+    path = next(p for p in default_files if p.endswith(f"{cv.service_dashboard_uid(service)}.json"))
     board = json.loads(default_files[path])
     titles = " | ".join(p.get("title", "") for p in board["panels"])
     for needle in (

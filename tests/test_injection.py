@@ -329,7 +329,7 @@ def test_every_marker_lands_in_a_checked_artifact() -> None:
     must = {
         "service.description": "grafana/dashboards/",
         "service.labels": "prometheus/rules/api/",
-        "slo.description": "runbooks/api-error-rate.md",
+        "slo.description": "runbooks/api/error-rate.md",
         "slo.alerting.labels": "prometheus/rules/api/error-rate.rules.yml",
         "scrape_job.labels": "prometheus/prometheus.yml",
         "log_source.file.labels": "alloy/config.alloy",
@@ -481,7 +481,8 @@ def test_yaml_keyword_names_stay_text() -> None:
         spec = planted({})
         spec["services"][1]["name"] = name
         spec["services"][1]["slos"][0]["name"] = name
-        spec["routing"]["teams"][name] = {"warning": ["slack-search"]}
+        spec["routing"]["teams"][name] = spec["routing"]["teams"].pop(spec["services"][1]["team"])
+        spec["services"][1]["team"] = name
         files = render(spec)
         for rel, text in files.items():
             if rel.endswith((".yml", ".yaml")):

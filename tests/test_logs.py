@@ -92,9 +92,15 @@ def test_promtail_pipeline(default_files: dict[str, str]) -> None:
     assert "journal" in jobs["journal"]
     for job in jobs.values():
         stages = [next(iter(stage)) for stage in job["pipeline_stages"]]
-        assert stages[:3] == ["json", "labels", "timestamp"]
-        assert set(stages[3:]) == {"replace"}
-        labels = job["pipeline_stages"][1]["labels"]
+        # Parse, lower-case the level, label, timestamp, then redaction.
+        assert stages[:4] == ["json", "template", "labels", "timestamp"]
+        assert set(stages[4:]) == {"replace"}
+        assert job["pipeline_stages"][0]["json"]["expressions"] == {"level": "level || severity", "ts": "ts"}
+        assert job["pipeline_stages"][1]["template"] == {
+            "source": "level",
+            "template": "{{ if .Value }}{{ ToLower .Value }}{{ end }}",
+        }
+        labels = job["pipeline_stages"][2]["labels"]
         assert set(labels) == {"level"}  # only low-cardinality fields become labels
 
 
@@ -116,8 +122,11 @@ def test_alloy_config_matches_promtail(default_files: dict[str, str]) -> None:
         "loki.write",
     ):
         assert component in alloy, component
-    replaces = [s["replace"] for s in promtail["scrape_configs"][0]["pipeline_stages"] if "replace" in s]
-    assert alloy.count("stage.replace {") == len(replaces)
+    # One loki.process per source, each with the redactions of its Promtail job.
+    jobs = promtail["scrape_configs"]
+    assert alloy.count("loki.process ") == len(jobs)
+    replaces = sum(1 for job in jobs for s in job["pipeline_stages"] if "replace" in s)
+    assert alloy.count("stage.replace {") == replaces
     # Outside string literals and comments, blocks and objects balance.
     code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', alloy)
     code = re.sub(r"//[^\n]*", "", code)

@@ -18,6 +18,7 @@ from stackgen.model import Service, Spec
 from stackgen.render import (
     alertmanager,
     alloy,
+    blackbox,
     compose,
     docs,
     grafana,
@@ -38,6 +39,7 @@ RENDERERS: tuple[Renderer, ...] = (
     loki.render,
     promtail.render,
     alloy.render,
+    blackbox.render,
     compose.render,
 )
 # Artifacts with a file per SLO or service: (stack part, per-service part).

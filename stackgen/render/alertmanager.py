@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from stackgen import conventions as cv
+from stackgen import promql
 from stackgen.durations import format_duration
-from stackgen.model import CATEGORIES, SEVERITIES, Receiver, Routing, SeverityRoute, Spec
+from stackgen.model import Receiver, Routing, SeverityRoute, Spec
 from stackgen.render.common import comment, header, yaml_document, yaml_text
 
 BUSINESS_HOURS = "business-hours"
@@ -70,6 +71,10 @@ def receiver_config(spec: Spec, receiver: Receiver) -> dict[str, Any]:
         out["opsgenie_configs"] = [config]
     else:
         config = {"url": receiver.get("url"), "send_resolved": receiver.get("send_resolved", True)}
+        if receiver.get("timeout"):
+            # Alertmanager 0.28+ (the stack runs 0.34); without it a slow endpoint holds the
+            # notification until the group interval ends.
+            config["timeout"] = receiver.get("timeout")
         if receiver.get("credentials_file"):
             config["http_config"] = {
                 "authorization": {"type": "Bearer", "credentials_file": secret("credentials_file")}
@@ -95,7 +100,7 @@ def _fan_out(receivers: tuple[str, ...]) -> dict[str, Any]:
 def _severity_route(route: SeverityRoute, receivers: tuple[str, ...], routing: Routing) -> dict[str, Any]:
     node: dict[str, Any] = {"matchers": [_m("severity", route.severity)]}
     node.update(_fan_out(receivers))
-    node["group_wait"] = format_duration(route.group_wait)
+    node["group_wait"] = format_duration(route.group_wait) if route.group_wait else "0s"
     node["group_interval"] = format_duration(route.group_interval)
     node["repeat_interval"] = format_duration(route.repeat_interval)
     if route.business_hours_only and routing.business_hours:
@@ -128,9 +133,10 @@ def route_tree(spec: Spec) -> dict[str, Any]:
             }
         )
     if routing.status_page_receiver:
+        impacts = [value for _, value in routing.impact_values]
         routes.append(
             {
-                "matchers": [_m("category", "slo"), 'tier=~"page|ticket"', 'escalation_level=""'],
+                "matchers": [promql.any_of("impact", impacts), 'escalation_level=""'],
                 "receiver": routing.status_page_receiver,
                 "group_by": ["service", "slo", "impact"],
                 "continue": True,
@@ -171,8 +177,7 @@ def expected_receivers(routing: Routing, labels: dict[str, str]) -> list[str]:
     out: list[str] = []
     if (
         routing.status_page_receiver
-        and labels.get("category") == "slo"
-        and labels.get("tier") in ("page", "ticket")
+        and labels.get("impact") in {value for _, value in routing.impact_values}
         and not labels.get("escalation_level")
     ):
         out.append(routing.status_page_receiver)
@@ -185,17 +190,19 @@ def expected_receivers(routing: Routing, labels: dict[str, str]) -> list[str]:
         for value, per_severity in scope:
             if labels.get(label) == value and severity in dict(per_severity):
                 return out + list(dict(per_severity)[severity])
-    if severity in SEVERITIES:
+    if severity in routing.severity_names:
         return out + list(routing.severity(severity).receivers)
     return [*out, routing.default_receiver]
 
 
 def routing_cases(spec: Spec) -> list[dict[str, Any]]:
-    """The test matrix: every severity x category x team, each escalation level, the watchdog."""
+    """The test matrix: every severity x category x team, each escalation level, the watchdog,
+    ServiceDown and every plain alert with an impact (the status page)."""
     cases: list[dict[str, Any]] = []
     teams = [*list(spec.teams), "unowned"]
-    for severity in SEVERITIES:
-        for category in CATEGORIES:
+    routing = spec.routing
+    for severity in routing.severity_names:
+        for category in spec.categories:
             for team in teams:
                 labels = {
                     "alertname": "StackgenRoutingTest",
@@ -206,6 +213,7 @@ def routing_cases(spec: Spec) -> list[dict[str, Any]]:
                 }
                 if category == "slo" and severity in ("critical", "warning"):
                     labels["tier"] = "page" if severity == "critical" else "ticket"
+                    labels["impact"] = routing.impact("outage" if severity == "critical" else "degraded")
                 cases.append({"name": f"{severity} {category} alert of team {team}", "labels": labels})
     for level in spec.routing.escalation:
         for team in teams:
@@ -218,10 +226,33 @@ def routing_cases(spec: Spec) -> list[dict[str, Any]]:
                         "category": "slo",
                         "tier": "page",
                         "team": team,
+                        "impact": routing.impact("outage"),
                         "escalation_level": str(level.level),
                     },
                 }
             )
+    for service in spec.services:
+        if service.jobs:
+            cases.append(
+                {
+                    "name": f"{cv.ALERT_SERVICE_DOWN} of {service.name}",
+                    "labels": {
+                        "alertname": cv.ALERT_SERVICE_DOWN,
+                        "severity": "critical",
+                        "category": "platform",
+                        "service": service.name,
+                        "team": service.team,
+                        "impact": routing.impact("outage"),
+                    },
+                }
+            )
+    for alert in spec.alerts:
+        if alert.impact or alert.pack is None:
+            labels = {"alertname": alert.name, "severity": alert.severity, "category": alert.category}
+            labels.update({k: v for k, v in (("service", alert.service), ("team", alert.team)) if v})
+            if alert.impact:
+                labels["impact"] = routing.impact(alert.impact)
+            cases.append({"name": f"plain alert {alert.name}", "labels": labels})
     cases.append(
         {
             "name": "watchdog",
@@ -258,7 +289,7 @@ def inhibit_rules() -> list[tuple[str, dict[str, Any]]]:
 def routing_summary(spec: Spec) -> str:
     """A plain-text table of who gets notified, for the file's readers."""
     routing = spec.routing
-    lines = ["Who is notified (first match wins; the status page also gets every SLO alert):"]
+    lines = ["Who is notified (first match wins; the status page also gets every alert with an impact label):"]
     if routing.watchdog_receiver:
         lines.append(f"  Watchdog -> {routing.watchdog_receiver} (dead-man's switch)")
     for level in routing.escalation:

@@ -6,13 +6,13 @@ from typing import Any
 
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
-from stackgen.model import Spec
+from stackgen.model import GRAFANA_PASSWORD_SECRET, Spec
 from stackgen.render.common import header, yaml_document
 from stackgen.render.prometheus import OPTIONAL_JOBS
-from stackgen.versions import IMAGES
+from stackgen.versions import HEALTHCHECK, IMAGES
 
 COMPOSE_FILE = "docker-compose.yml"
-GRAFANA_PASSWORD_SECRET = "grafana_admin_password"
+
 HOME_DASHBOARD = "/var/lib/grafana/dashboards/SLOs/stackgen-slo-overview.json"
 
 # (cpus, memory) limits per service: sized for a small single-host stack.
@@ -28,25 +28,82 @@ LIMITS = {
 }
 
 
-def _wget(port: int, path: str) -> dict[str, Any]:
+def healthcheck(name: str, path: str = "/") -> dict[str, Any] | None:
+    """A healthcheck the image can run (versions.HEALTHCHECK), or None for an image that
+    ships nothing but its binary (FROM scratch): Prometheus' `up` watches that one."""
+    port = cv.COMPONENTS[name]
+    tool = HEALTHCHECK[name]
+    if tool == "wget":
+        test = ["CMD", "wget", "-qO-", f"http://127.0.0.1:{port}{path}"]
+    elif tool == "bash":
+        test = ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"]
+    elif tool == "self":
+        test = ["CMD", "/usr/bin/loki", "-health"]
+    else:
+        return None
     return {
-        "test": ["CMD", "wget", "-qO-", f"http://127.0.0.1:{port}{path}"],
+        "test": test,
         "interval": "15s",
         "timeout": "5s",
         "retries": 5,
-        "start_period": "20s",
+        "start_period": "30s" if tool == "self" else "20s",
     }
 
 
-def _tcp(port: int) -> dict[str, Any]:
-    # Images without wget/curl (Promtail, Alloy) still ship bash.
-    return {
-        "test": ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
-        "interval": "15s",
-        "timeout": "5s",
-        "retries": 5,
-        "start_period": "20s",
-    }
+def _set_healthcheck(service: dict[str, Any], name: str, path: str = "/") -> None:
+    check = healthcheck(name, path)
+    if check is not None:
+        service["healthcheck"] = check
+
+
+BLACKBOX_DIR = "/etc/blackbox_exporter"
+# Where each exporter's settings go: environment variables and flags its README documents.
+EXPORTER_PATHS = {"postgres-exporter": "/", "redis-exporter": "/", "blackbox-exporter": "/-/healthy"}
+
+
+def exporter_service(spec: Spec, name: str) -> dict[str, Any]:
+    """An exporter or the Pushgateway, configured from the spec's exporters: section."""
+    service = _base(spec, name, [])
+    exporter = spec.exporter(name)
+    assert exporter is not None
+    settings = dict(exporter.settings)
+    secrets = spec.secrets_of(name)
+    if name == "postgres-exporter":
+        # postgres_exporter builds postgresql://user:pass@URI itself, escaping both.
+        env = {"DATA_SOURCE_URI": settings["uri"]}
+        if "user" in settings:
+            env["DATA_SOURCE_USER"] = settings["user"]
+        if "password_file" in settings:
+            env["DATA_SOURCE_PASS_FILE"] = cv.secret_path(spec.stack, settings["password_file"])
+        service["environment"] = env
+        service["user"] = "65534:65534"
+    elif name == "redis-exporter":
+        env = {"REDIS_ADDR": settings["address"]}
+        if "user" in settings:
+            env["REDIS_USER"] = settings["user"]
+        if "password_file" in settings:
+            # redis_exporter reads a JSON map {"<address>": "<password>"} from this file.
+            env["REDIS_PASSWORD_FILE"] = cv.secret_path(spec.stack, settings["password_file"])
+        service["environment"] = env  # runs as the image's uid 59000
+    elif name == "nginx-exporter":
+        service["command"] = [f"--nginx.scrape-uri={settings['scrape_uri']}"]  # image's uid 1001
+    elif name == "blackbox-exporter":
+        service["command"] = [f"--config.file={BLACKBOX_DIR}/blackbox.yml"]
+        service["volumes"] = [f"./blackbox:{BLACKBOX_DIR}:ro"]
+        service["user"] = "65534:65534"  # the image would run as root; no module here needs it
+    elif name == "pushgateway":
+        interval = settings.get("persistence_interval", "5m")
+        # Pushed metrics survive a restart: batch jobs push once and are gone.
+        service["command"] = ["--persistence.file=/pushgateway/metrics.db", f"--persistence.interval={interval}"]
+        service["volumes"] = ["pushgateway-data:/pushgateway"]
+        service["user"] = "65534:65534"
+    if secrets:
+        service["secrets"] = secrets
+    ports = _ports(spec, name) if name in ("pushgateway", "blackbox-exporter") else []
+    if ports:
+        service["ports"] = ports
+    _set_healthcheck(service, name, EXPORTER_PATHS.get(name, "/-/healthy"))
+    return service
 
 
 def _ports(spec: Spec, name: str) -> list[str]:
@@ -85,12 +142,15 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         user="65534:65534",
         volumes=["./prometheus:/etc/prometheus:ro", "prometheus-data:/prometheus"],
         ports=_ports(spec, "prometheus"),
-        healthcheck=_wget(9090, "/-/ready"),
+        healthcheck=healthcheck("prometheus", "/-/ready"),
     )
+    scrape_secrets = spec.secrets_of("prometheus")
+    if scrape_secrets:
+        prom["secrets"] = scrape_secrets  # the scrape jobs' tokens, passwords and certificates
     out["prometheus"] = prom
 
     am = _base(spec, "alertmanager", [])
-    secret_names = sorted({s for r in spec.receivers for s in r.secret_files})
+    secret_names = spec.secrets_of("alertmanager")
     am.update(
         command=[
             "--config.file=/etc/alertmanager/alertmanager.yml",
@@ -99,7 +159,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         user="65534:65534",
         volumes=["./alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
         ports=_ports(spec, "alertmanager"),
-        healthcheck=_wget(9093, "/-/ready"),
+        healthcheck=healthcheck("alertmanager", "/-/ready"),
     )
     if secret_names:
         am["secrets"] = secret_names
@@ -114,13 +174,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
             "loki-data:/loki",
         ],
         ports=_ports(spec, "loki"),
-        healthcheck={
-            "test": ["CMD", "/usr/bin/loki", "-health"],
-            "interval": "15s",
-            "timeout": "5s",
-            "retries": 5,
-            "start_period": "30s",
-        },
+        healthcheck=healthcheck("loki"),
     )
     out["loki"] = loki
 
@@ -141,7 +195,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
                 *mounts,
                 "promtail-data:/var/lib/promtail",
             ],
-            healthcheck=_tcp(9080),
+            healthcheck=healthcheck("promtail"),
         )
     else:
         log_agent.update(
@@ -156,7 +210,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
                 *mounts,
                 "alloy-data:/var/lib/alloy",
             ],
-            healthcheck=_tcp(12345),
+            healthcheck=healthcheck("alloy"),
         )
     out[agent] = log_agent
 
@@ -180,7 +234,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
             "grafana-data:/var/lib/grafana",
         ],
         ports=_ports(spec, "grafana"),
-        healthcheck=_wget(3000, "/api/health"),
+        healthcheck=healthcheck("grafana", "/api/health"),
     )
     out["grafana"] = grafana
 
@@ -190,7 +244,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         user="65534:65534",
         pid="host",
         volumes=["/:/host:ro,rslave"],
-        healthcheck=_wget(9100, "/metrics"),
+        healthcheck=healthcheck("node-exporter", "/metrics"),
     )
     out["node-exporter"] = node
 
@@ -203,19 +257,13 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
             "/sys:/sys:ro",
             "/var/lib/docker/:/var/lib/docker:ro",
         ],
-        healthcheck=_wget(8080, "/healthz"),
+        healthcheck=healthcheck("cadvisor", "/healthz"),
     )
     out["cadvisor"] = cadvisor
 
     for name in OPTIONAL_JOBS:
-        if name in stack.optional_services:
-            extra = _base(spec, name, [])
-            extra["user"] = "65534:65534"
-            extra["ports"] = _ports(spec, name) if name in ("pushgateway", "blackbox-exporter") else []
-            extra["healthcheck"] = _wget(cv.COMPONENTS[name], "/metrics")
-            if not extra["ports"]:
-                del extra["ports"]
-            out[name] = extra
+        if spec.runs(name):
+            out[name] = exporter_service(spec, name)
     for service in out.values():
         if "ports" in service and not service["ports"]:
             del service["ports"]
@@ -227,7 +275,9 @@ def render(spec: Spec) -> dict[str, str]:
     volumes = sorted(
         {v.split(":")[0] for s in svc.values() for v in s.get("volumes", []) if not v.startswith(("./", "/"))}
     )
-    secret_names = sorted({s for r in spec.receivers for s in r.secret_files})
+    secret_names = sorted(
+        {name for s in svc.values() for name in s.get("secrets", []) if name != GRAFANA_PASSWORD_SECRET}
+    )
     secrets: dict[str, Any] = {name: {"file": f"./secrets/{name}"} for name in secret_names}
     secrets[GRAFANA_PASSWORD_SECRET] = {"environment": "GRAFANA_ADMIN_PASSWORD"}
     head = header(

@@ -8,9 +8,9 @@ from typing import Any
 from stackgen import conventions as cv
 from stackgen import slo_math
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Service, Spec
+from stackgen.model import SLO, Alert, Service, Spec
 from stackgen.render.sli import bad_and_total
-from stackgen.render.templating import md_code, render_template
+from stackgen.render.templating import md_code, md_text, render_template
 from stackgen.slo_math import num
 
 SECRET_MEANING = {
@@ -19,6 +19,16 @@ SECRET_MEANING = {
     "auth_password_file": "SMTP password",
     "api_key_file": "Opsgenie API key",
     "credentials_file": "bearer token for the webhook",
+}
+SCRAPE_SECRET_MEANING = {
+    "bearer_token_file": "bearer token Prometheus sends when scraping",
+    "ca_file": "CA certificate (PEM) Prometheus trusts for the target",
+    "cert_file": "client certificate (PEM) Prometheus presents",
+    "key_file": "client key (PEM) for that certificate",
+}
+EXPORTER_SECRET_MEANING = {
+    "postgres-exporter": "the database user's password (plain text)",
+    "redis-exporter": 'a JSON map from the Redis address to its password: {"redis://redis:6379": "..."}',
 }
 
 
@@ -86,27 +96,57 @@ def env_example(spec: Spec) -> str:
     )
 
 
+def alert_runbook(spec: Spec, alert: Alert) -> str:
+    tests = len(alert.tests)
+    return render_template(
+        "runbooks/alert.md.j2",
+        header=cv.HEADER.format(source=spec.source_file),
+        alert=alert,
+        impact=f"{alert.impact} (impact={spec.routing.impact(alert.impact)})" if alert.impact else "not notified",
+        for_=format_duration(alert.for_) if alert.for_ else "the first evaluation that finds it",
+        engine="Prometheus (PromQL)" if alert.engine == "prometheus" else "the Loki ruler (LogQL)",
+        language="promql" if alert.engine == "prometheus" else "logql",
+        source=f"alert pack `{alert.pack}`" if alert.pack else f"`alerts:` in {md_text(spec.source_file)}",
+        tests=tests,
+        test_file=cv.plain_test_file(cv.alert_file_stem(alert)).removeprefix("prometheus/"),
+    )
+
+
 def render_service(spec: Spec, service: Service) -> dict[str, str]:
-    """The runbook of each SLO of the service."""
-    return {cv.runbook_file(slo): runbook(spec, slo) for slo in service.slos}
+    """The runbook of each SLO and plain alert of the service."""
+    files = {cv.runbook_file(slo): runbook(spec, slo) for slo in service.slos}
+    for alert in spec.alerts:
+        if alert.service == service.name:
+            files[cv.alert_runbook_file(alert)] = alert_runbook(spec, alert)
+    return files
+
+
+def secret_rows(spec: Spec) -> list[tuple[str, str, str]]:
+    """(file, who reads it, what it holds) for every secret file the stack reads."""
+    rows = set()
+    for use in spec.secret_uses():
+        setting = use.purpose.rsplit(".", 1)[-1]
+        if use.component == "alertmanager":
+            what = SECRET_MEANING.get(setting, setting)
+        elif use.component == "prometheus":
+            what = SCRAPE_SECRET_MEANING.get(setting, f"basic-auth password ({use.purpose})")
+        else:
+            what = EXPORTER_SECRET_MEANING.get(use.component, use.purpose)
+        rows.add((use.file, f"`{use.component}`: {md_text(use.user)}", what))
+    return sorted(rows)
 
 
 def render(spec: Spec, other_files: list[str]) -> dict[str, str]:
     """The stack's documents; other_files: every other generated path, for the README's table."""
     files: dict[str, str] = {}
-    secrets = sorted(
-        {
-            (value, r.name, SECRET_MEANING.get(key, key))
-            for r in spec.receivers
-            for key, value in r.settings
-            if key in SECRET_MEANING
-        }
-    )
+    for alert in spec.alerts:
+        if not alert.service:
+            files[cv.alert_runbook_file(alert)] = alert_runbook(spec, alert)
     files["secrets/README.md"] = render_template(
         "output/secrets.md.j2",
         header=cv.HEADER.format(source=spec.source_file),
         stack=spec.stack,
-        secrets=secrets,
+        secrets=secret_rows(spec),
     )
     files["secrets/.gitignore"] = f"# {cv.HEADER.format(source=spec.source_file)}\n*\n!README.md\n!.gitignore\n"
     files[".env.example"] = env_example(spec)
@@ -125,6 +165,8 @@ def describe(path: str) -> str:
     table = [
         ("prometheus/prometheus.yml", "Prometheus: scrape jobs, rule files, Alertmanager target"),
         ("prometheus/rules/stack", "Watchdog, ServiceDown, self-monitoring and escalation alerts"),
+        ("prometheus/rules/_pack-", "an alert pack's rules (tested here) for an exporter the stack runs"),
+        ("prometheus/rules/_alerts", "plain alerts of no service"),
         ("prometheus/rules/", "SLO recording rules and burn-rate alerts of one service"),
         ("prometheus/tests/", "promtool unit tests of the rules (`promtool test rules`)"),
         ("alertmanager/alertmanager.yml", "Alertmanager: receivers, routing, inhibition"),
@@ -136,7 +178,9 @@ def describe(path: str) -> str:
         ("grafana/provisioning/datasources", "Grafana datasources with fixed uids"),
         ("grafana/provisioning/dashboards", "Grafana dashboard providers (folders)"),
         ("grafana/dashboards/", "dashboard JSON (built with grafanalib)"),
-        ("runbooks/", "runbook of one SLO: what its alerts mean, the math, first steps"),
+        ("runbooks/", "runbook of one SLO or plain alert: what it means, first steps"),
+        ("runbooks/_stack/alerts/", "runbook of a plain alert of no service"),
+        ("blackbox/", "blackbox_exporter probe modules"),
         ("docker-compose.yml", "the whole stack for `docker compose up`"),
         ("secrets/", "where the secret files go (never committed)"),
         (".env.example", "environment variables the compose file reads"),

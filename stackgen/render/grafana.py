@@ -8,6 +8,7 @@ from typing import Any
 from grafanalib import core as g
 
 from stackgen import conventions as cv
+from stackgen import promql
 from stackgen.durations import format_duration
 from stackgen.model import SLO, Service, Spec
 from stackgen.render.common import header, json_text, yaml_document
@@ -213,7 +214,7 @@ def alert_annotations(service: str) -> g.Annotations:
                 "datasource": PROM,
                 "enable": True,
                 "iconColor": "red",
-                "expr": f'ALERTS{{service="{service}", alertstate="firing", escalation_level=""}}',
+                "expr": f'ALERTS{{{promql.equals("service", service)}, alertstate="firing", escalation_level=""}}',
                 "titleFormat": "{{alertname}} ({{severity}})",
                 "textFormat": "{{slo}} {{long_window}}/{{short_window}}",
                 "step": "1m",
@@ -223,7 +224,7 @@ def alert_annotations(service: str) -> g.Annotations:
                 "datasource": PROM,
                 "enable": True,
                 "iconColor": "purple",
-                "expr": f'ALERTS{{service="{service}", alertstate="firing", escalation_level!=""}}',
+                "expr": f'ALERTS{{{promql.equals("service", service)}, alertstate="firing", escalation_level!=""}}',
                 "titleFormat": "escalated to level {{escalation_level}}",
                 "textFormat": "{{escalated_alertname}}",
                 "step": "1m",
@@ -309,11 +310,26 @@ def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
         panels += slo_panels(spec, slo, y)
         y += 13
     panels.append(
+        g.Table(
+            title=f"Alerts of {service.name} firing now (SLO, plain, log and escalation alerts)",
+            dataSource=PROM,
+            gridPos=g.GridPos(h=6, w=24, x=0, y=y),
+            targets=[
+                prom(
+                    f'ALERTS{{{promql.equals("service", service.name)}, alertstate="firing"}}',
+                    instant=True,
+                    fmt="table",
+                )
+            ],
+        )
+    )
+    y += 6
+    panels.append(
         g.Logs(
             title=f"Recent log lines of {service.name} (errors first: filter with the level label)",
             dataSource=LOKI,
             gridPos=g.GridPos(h=10, w=24, x=0, y=y),
-            targets=[loki(f'{{service="{service.name}"}}')],
+            targets=[loki("{" + promql.equals("service", service.name) + "}")],
             showTime=True,
             wrapLogMessages=True,
             enableLogDetails=True,
@@ -331,6 +347,8 @@ def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
                 includeAll=False,
             )
         ]
+        if slo_names
+        else []  # a service that only logs or has plain alerts
     )
     return g.Dashboard(
         title=f"{service.name}: SLOs",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from stackgen import conventions as cv
+from stackgen import promql
 from stackgen.durations import format_duration
 from stackgen.model import LogAlert, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
-from stackgen.render.rules import template_safe
+from stackgen.render.rules import MAX_GROUP_RULES, plain_alert_rule, template_safe
 
 LOKI_CONFIG = "loki/loki.yml"
 # auth_enabled: false makes Loki single-tenant with the tenant id "fake"; the ruler reads
@@ -195,8 +196,10 @@ def log_alerts(spec: Spec) -> list[tuple[LogAlert, str | None]]:
         name, pipeline, what, threshold, severity, category = BUILTIN_LOG_ALERTS[key]
         per_second = settings.get("per_second", threshold)
         for service in spec.services:
-            selector = f'{{service="{service.name}"'
-            selector += f', level=~"{ERROR_LEVELS}"}}' if key == "error_rate" else "}"
+            matchers = [promql.equals("service", service.name)]
+            if key == "error_rate":
+                matchers.append(f'level=~"{ERROR_LEVELS}"')
+            selector = "{" + ", ".join(matchers) + "}"
             expr = f"sum(rate({selector} {pipeline} [5m])) > {per_second}".replace("  ", " ")
             summary = f'{service.name}: {what} above {per_second}/s ({{{{ $value | printf "%.2f" }}}}/s)'
             alerts.append(
@@ -254,6 +257,20 @@ def rules(spec: Spec) -> str:
         )
         for name, rules_ in groups.items()
     ]
+    plain: dict[str, list[dict[str, Any]]] = {}
+    for logql_alert in spec.loki_alerts():
+        plain.setdefault(logql_alert.service or "stack", []).append(plain_alert_rule(spec, logql_alert))
+    for owner, rules_ in plain.items():
+        for start in range(0, len(rules_), MAX_GROUP_RULES):
+            items.append(
+                (
+                    f"Plain LogQL alerts (alerts: with logql) of {owner if owner != 'stack' else 'no service'}.",
+                    {
+                        "name": f"alerts:{owner}:{start // MAX_GROUP_RULES + 1}",
+                        "rules": rules_[start : start + MAX_GROUP_RULES],
+                    },
+                )
+            )
     head = header(
         spec.source_file,
         "Loki ruler rules (LogQL). Same severity/category/team labels as metric "

@@ -1,4 +1,4 @@
-"""prometheus.yml: global settings, Alertmanager target, rule files, scrape jobs."""
+"""prometheus.yml: global settings, Alertmanager target, rule files, scrape jobs and probes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
-from stackgen.model import Spec
+from stackgen.model import Probe, ScrapeJob, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
 
 # Components the stack scrapes about itself, when they run.
@@ -26,8 +26,65 @@ def self_jobs(spec: Spec) -> list[str]:
     if spec.stack.target == "host":
         # The host profile runs what Debian packages: no cAdvisor, no Grafana scrape by default.
         jobs = [j for j in jobs if j in ("prometheus", "alertmanager", "node-exporter")]
-    jobs += [j for j in OPTIONAL_JOBS if j in spec.stack.optional_services]
+    jobs += [j for j in OPTIONAL_JOBS if spec.runs(j)]
     return jobs
+
+
+def scrape_job(spec: Spec, job: ScrapeJob) -> dict[str, Any]:
+    item: dict[str, Any] = {"job_name": job.name}
+    if job.honor_labels:
+        item["honor_labels"] = True
+    if job.interval:
+        item["scrape_interval"] = format_duration(job.interval)
+    if job.timeout:
+        item["scrape_timeout"] = format_duration(job.timeout)
+    if job.metrics_path != "/metrics":
+        item["metrics_path"] = job.metrics_path
+    if job.scheme != "http":
+        item["scheme"] = job.scheme
+    # Credentials are files Prometheus re-reads at every scrape: rotate them without a reload.
+    if job.bearer_token_file:
+        item["authorization"] = {
+            "type": "Bearer",
+            "credentials_file": cv.secret_path(spec.stack, job.bearer_token_file),
+        }
+    if job.basic_auth:
+        username, password_file = job.basic_auth
+        item["basic_auth"] = {"username": username, "password_file": cv.secret_path(spec.stack, password_file)}
+    if job.tls:
+        tls: dict[str, Any] = {}
+        for key in ("ca_file", "cert_file", "key_file"):
+            name = getattr(job.tls, key)
+            if name:
+                tls[key] = cv.secret_path(spec.stack, name)
+        if job.tls.server_name:
+            tls["server_name"] = job.tls.server_name
+        if job.tls.insecure_skip_verify:
+            tls["insecure_skip_verify"] = True
+        item["tls_config"] = tls
+    static: dict[str, Any] = {"targets": list(job.targets)}
+    if job.labels:
+        static["labels"] = dict(job.labels)
+    item["static_configs"] = [static]
+    return item
+
+
+def probe_job(spec: Spec, probe: Probe) -> dict[str, Any]:
+    """The blackbox exporter's multi-target pattern: each target becomes ?target=..., the
+    instance label keeps the probed URL, and the scrape goes to the exporter."""
+    item: dict[str, Any] = {"job_name": probe.name, "metrics_path": "/probe", "params": {"module": [probe.module]}}
+    if probe.interval:
+        item["scrape_interval"] = format_duration(probe.interval)
+    static: dict[str, Any] = {"targets": list(probe.targets)}
+    if probe.labels:
+        static["labels"] = dict(probe.labels)
+    item["static_configs"] = [static]
+    item["relabel_configs"] = [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": cv.address(spec.stack, "blackbox-exporter")},
+    ]
+    return item
 
 
 def render(spec: Spec) -> dict[str, str]:
@@ -53,28 +110,24 @@ def render(spec: Spec) -> dict[str, str]:
 
     scrape_items: list[tuple[str | None, dict[str, Any]]] = []
     for job in spec.scrape_jobs:
-        item: dict[str, Any] = {"job_name": job.name}
-        if job.interval:
-            item["scrape_interval"] = format_duration(job.interval)
-        if job.timeout:
-            item["scrape_timeout"] = format_duration(job.timeout)
-        if job.metrics_path != "/metrics":
-            item["metrics_path"] = job.metrics_path
-        if job.scheme != "http":
-            item["scheme"] = job.scheme
-        static: dict[str, Any] = {"targets": list(job.targets)}
-        if job.labels:
-            static["labels"] = dict(job.labels)
-        item["static_configs"] = [static]
         owners = [s.name for s in spec.services if job.name in s.jobs]
         note = f"Spec scrape job {job.name}" + (f" (service {', '.join(owners)})" if owners else "")
-        scrape_items.append((note, item))
+        scrape_items.append((note, scrape_job(spec, job)))
+    for probe in spec.probes:
+        owners = [s.name for s in spec.services if probe.name in s.jobs]
+        note = f"Probe {probe.name}: blackbox {probe.module} of {', '.join(probe.targets)}" + (
+            f" (service {', '.join(owners)})" if owners else ""
+        )
+        scrape_items.append((note, probe_job(spec, probe)))
     for component in self_jobs(spec):
-        item = {
-            "job_name": component,
-            "static_configs": [{"targets": [cv.address(stack, component)]}],
-        }
-        scrape_items.append((f"Stack component: {component}", item))
+        item: dict[str, Any] = {"job_name": component}
+        note = f"Stack component: {component}"
+        if component == "pushgateway":
+            # Pushed series carry the pusher's job/instance: keep them, not the gateway's.
+            item["honor_labels"] = True
+            note += " (honor_labels: pushed job/instance labels are kept)"
+        item["static_configs"] = [{"targets": [cv.address(stack, component)]}]
+        scrape_items.append((note, item))
 
     head = header(
         spec.source_file,
@@ -94,7 +147,8 @@ def render(spec: Spec) -> dict[str, str]:
             ),
             ("Alerts go to Alertmanager (API v2: Prometheus 3 dropped v1).", alerting),
             (
-                "SLO rules (one file per service) and stack rules; unit tests live in tests/.",
+                "SLO rules and plain alerts (a directory per service), stack rules and alert packs; "
+                "unit tests live in tests/.",
                 rule_files,
             ),
         ],
@@ -104,4 +158,4 @@ def render(spec: Spec) -> dict[str, str]:
 
 
 def comment_block() -> str:
-    return "# Scrape jobs: first the spec's, then the stack's own components.\n"
+    return "# Scrape jobs: first the spec's, then its probes, then the stack's own components.\n"

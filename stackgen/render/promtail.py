@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from stackgen import conventions as cv
-from stackgen.model import Spec
+from stackgen.model import LogSource, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
 
 PROMTAIL_CONFIG = "promtail/promtail.yml"
@@ -30,25 +30,54 @@ def pipeline_fields(spec: Spec) -> dict[str, str]:
         "timestamp_field": "ts",
         "timestamp_format": "RFC3339Nano",
         "level_field": "level",
-        "service_field": "service",
     }
     fields.update(dict(spec.logs.pipeline))
     return fields
 
 
-def pipeline(spec: Spec) -> list[dict[str, Any]]:
+# A level word among the first three tokens of a text line: Rust tracing
+# ("2026-01-29T10:30:00Z  INFO app: ..."), Python logging ("ERROR:root:..."), "[WARN] ...",
+# Go's log/slog text. A line without one (e.g. "[INGEST] ...") gets no level label. RE2.
+TEXT_LEVEL = (
+    r"^(?:\S+\s+){0,2}[\[(<]?(?P<level>(?i:trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit"
+    r"|panic|emerg|alert))(?:[\])>:]|\s|$)"
+)
+# Lower-case the level whatever the source wrote (ERROR, Error, error), so {level="debug"}
+# and the error-level regexes match every spelling; no level, no label.
+LOWER_LEVEL = "{{ if .Value }}{{ ToLower .Value }}{{ end }}"
+FORMAT_NOTES = {
+    "json": "JSON lines: level from the level (or severity) field, timestamp from the line",
+    "logfmt": "logfmt lines (key=value): level and timestamp from their keys",
+    "text": "plain text: the level is a level word among the first tokens",
+    "regex": "lines parsed by the source's regex: named groups level and ts",
+}
+
+
+def parse_stages(spec: Spec, source: LogSource) -> list[tuple[str, dict[str, Any]]]:
+    """(stage kind, settings) that extract `level` and `ts` from a line of this source's
+    format; kinds are Promtail's stage names (Alloy's are stage.<kind>)."""
     f = pipeline_fields(spec)
-    stages: list[dict[str, Any]] = [
-        # Parse JSON lines; non-JSON lines pass through unchanged.
-        {
-            "json": {
-                "expressions": {
-                    "level": f["level_field"],
-                    "ts": f["timestamp_field"],
-                    "json_service": f["service_field"],
-                }
-            }
-        },
+    stages: list[tuple[str, dict[str, Any]]] = []
+    if source.cri:
+        stages.append(("cri", {}))  # time, stream, flags, content: the rest runs on content
+    if source.format == "json":
+        level = f["level_field"] if f["level_field"] != "level" else "level || severity"
+        stages.append(("json", {"expressions": {"level": level, "ts": f["timestamp_field"]}}))
+    elif source.format == "logfmt":
+        stages.append(("logfmt", {"mapping": {"level": f["level_field"], "ts": f["timestamp_field"]}}))
+    elif source.format == "text":
+        stages.append(("regex", {"expression": TEXT_LEVEL}))
+    else:
+        assert source.regex is not None
+        stages.append(("regex", {"expression": source.regex}))
+    stages.append(("template", {"source": "level", "template": LOWER_LEVEL}))
+    return stages
+
+
+def pipeline(spec: Spec, source: LogSource) -> list[dict[str, Any]]:
+    f = pipeline_fields(spec)
+    stages: list[dict[str, Any]] = [{kind: settings} for kind, settings in parse_stages(spec, source)]
+    stages += [
         # Only low-cardinality fields become labels; user ids, paths, trace ids stay in the line.
         {"labels": {"level": ""}},
         {
@@ -107,8 +136,8 @@ def render(spec: Spec) -> dict[str, str]:
             if source.service:
                 job["journal"]["labels"]["service"] = source.service
             note = "The systemd journal."
-        job["pipeline_stages"] = pipeline(spec)
-        jobs.append((note, job))
+        job["pipeline_stages"] = pipeline(spec, source)
+        jobs.append((f"{note} Format: {FORMAT_NOTES[source.format]}" + (" (CRI-wrapped)." if source.cri else "."), job))
     sections: list[tuple[str | None, dict[str, Any]]] = [
         (
             "Promtail's own HTTP port (metrics, readiness).",
@@ -123,6 +152,7 @@ def render(spec: Spec) -> dict[str, str]:
     head = header(
         spec.source_file,
         "Promtail (end of life since 2 March 2026; see alloy/config.alloy for its "
-        "successor). Pipeline: json -> labels (level only) -> timestamp -> redaction.",
+        "successor). Pipeline per source: [cri ->] parse (json, logfmt, text or regex) -> level "
+        "lower-cased -> labels (level only) -> timestamp -> redaction.",
     )
     return {PROMTAIL_CONFIG: yaml_document(head, sections) + "\n" + yaml_list("scrape_configs", jobs)}

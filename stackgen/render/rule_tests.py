@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import posixpath
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,9 +22,10 @@ from typing import Any
 
 import promql_parser
 
+from stackgen import alert_templates, promql
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Service, Spec, Stack, Tier
+from stackgen.model import SLO, Alert, Routing, Service, Spec, Stack, Tier
 from stackgen.promql import WINDOW_PLACEHOLDER
 from stackgen.render import rules as rule_render
 from stackgen.render.common import header, yaml_text
@@ -189,12 +191,7 @@ def _labels_for(selectors: tuple[Selector, ...], avoid: Selector | None) -> tupl
 
 
 def series_name(metric: str, labels: dict[str, str]) -> str:
-    inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-    return f"{metric}{{{inner}}}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    return promql.selector(metric, *(promql.equals(k, v) for k, v in sorted(labels.items())))
 
 
 # ----------------------------------------------------------------------------------------
@@ -424,20 +421,20 @@ def detection(tier: Tier, budget: Decimal, error: Decimal, base: int) -> Fractio
 
 
 def alert_labels(spec: Spec, service: Service, slo: SLO, tier: Tier) -> dict[str, str]:
-    return dict(_alert_labels(spec.stack, service.labels, slo, tier))
+    return dict(_alert_labels(spec.stack, spec.routing, service.labels, slo, tier))
 
 
 @functools.lru_cache(maxsize=1024)  # several scenarios per tier expect the same labels
 def _alert_labels(
-    stack: Stack, service_labels: tuple[tuple[str, str], ...], slo: SLO, tier: Tier
+    stack: Stack, routing: Routing, service_labels: tuple[tuple[str, str], ...], slo: SLO, tier: Tier
 ) -> tuple[tuple[str, str], ...]:
-    rule = rule_render.burn_alert(stack, slo, tier, {**dict(service_labels), **dict(slo.labels)})
+    rule = rule_render.burn_alert(stack, routing, slo, tier, {**dict(service_labels), **dict(slo.labels)})
     return tuple((k, str(v)) for k, v in rule["labels"].items())
 
 
 def expected_annotations(spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budget: Fraction) -> dict[str, str]:
     """The rule's annotations with its two templated values replaced by the expected ones."""
-    annotations = dict(_burn_annotations(spec.stack, slo, tier))
+    annotations = dict(_burn_annotations(spec.stack, spec.routing, slo, tier))
     description = annotations["description"]
     description = description.replace('{{ $value | printf "%.1f" }}', f"{float(burn):.1f}")
     description = description.replace(rule_render.budget_query(slo), humanize_percentage(budget))
@@ -446,8 +443,8 @@ def expected_annotations(spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budge
 
 
 @functools.lru_cache(maxsize=1024)
-def _burn_annotations(stack: Stack, slo: SLO, tier: Tier) -> tuple[tuple[str, str], ...]:
-    return tuple(rule_render.burn_alert(stack, slo, tier, {})["annotations"].items())
+def _burn_annotations(stack: Stack, routing: Routing, slo: SLO, tier: Tier) -> tuple[tuple[str, str], ...]:
+    return tuple(rule_render.burn_alert(stack, routing, slo, tier, {})["annotations"].items())
 
 
 def _untemplate(text: str) -> str:
@@ -624,7 +621,10 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
     # A compressed day: the 6h window (or the SLO's nearest) holds a busy half at 10x traffic
     # with 1% errors and a quiet half with 10% errors. Full days cost promtool 4x more time
     # and prove nothing more: the ratio of sums does not depend on the window's length.
-    window = min(slo.windows, key=lambda w: abs(w - 6 * 3600))
+    # A window of a few base samples cannot hold a busy and a quiet half (a 30s short window
+    # at B = 30s is one sample): pick among windows of at least 4 samples.
+    candidates = [w for w in slo.windows if w >= 4 * base] or [max(slo.windows)]
+    window = min(candidates, key=lambda w: abs(w - 6 * 3600))
     busy = slo.sli.kind != "availability"  # scrape samples cannot vary with traffic
     sc = Scenario(
         step=step,
@@ -647,7 +647,7 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
     assert series is not None
     t = window + base
     expected, mean_of_ratios = _day_night_ratios(sc, window, base, quiet_error)
-    sel = f'{{service="{slo.service}", slo="{slo.name}"}}'
+    sel = cv.slo_matchers(slo)
     ratio = f"{cv.error_ratio(window)}{sel}"
     tests = [
         {
@@ -716,7 +716,7 @@ def quiet_group(spec: Spec, slo: SLO) -> tuple[str, dict[str, Any]]:
     assert series is not None
     for item in series:  # flat counters: the service is up but nobody calls it
         item["values"] = f"{COUNTER_START}x{end // step}"
-    sel = f'{{service="{slo.service}", slo="{slo.name}"}}'
+    sel = cv.slo_matchers(slo)
     exprs = [f"{cv.error_ratio(w)}{sel}" for w in slo.windows] + [f"{cv.BUDGET_REMAINING}{sel}"]
     note = "A quiet service (counters exist, no events): every window ratio and the budget are empty, not NaN."
     return (
@@ -969,9 +969,11 @@ def stack_test_file(spec: Spec) -> str:
         )
         job = service.jobs[0]
         steps = recover // base
-        # up is 0 until `recover`, then 1; the other jobs of the service stay absent.
+        # up (probe_success for a probe) is 0 until `recover`, then 1; the service's other jobs
+        # stay absent.
+        metric = rule_render.health_metric(spec, job)
         series = [
-            {"series": series_name("up", {"job": job, "instance": f"{job}:8080"}), "values": f"0x{steps} 1x{steps}"}
+            {"series": series_name(metric, {"job": job, "instance": f"{job}:8080"}), "values": f"0x{steps} 1x{steps}"}
         ]
         alert_tests: list[dict[str, Any]] = [
             {"eval_time": at(down_for - base), "alertname": cv.ALERT_SERVICE_DOWN, "exp_alerts": []},
@@ -999,7 +1001,13 @@ def stack_test_file(spec: Spec) -> str:
                 f"level {level.level} is notified.",
             }
             alert_tests.append({"eval_time": at(due - base), "alertname": name, "exp_alerts": []})
-            if due + base < recover:
+            if "critical" not in spec.routing.escalation_severities:
+                # ServiceDown is critical; only the severities the spec escalates do.
+                alert_tests.append(
+                    {"eval_time": at(min(due + base, recover - base)), "alertname": name, "exp_alerts": []}
+                )
+                lines.append(f"{name} never fires: critical alerts do not escalate in this spec")
+            elif due + base < recover:
                 alert_tests.append(
                     {
                         "eval_time": at(due + base),
@@ -1088,12 +1096,69 @@ def _stack_rule(spec: Spec, name: str) -> dict[str, Any]:
     return next(r for r in _stack_rules(spec) if r.get("alert") == name)
 
 
+# ----------------------------------------------------------------------------------------
+# Plain alerts: the spec's own tests, with stackgen's labels and the annotations it predicts
+
+
+def plain_test_files(spec: Spec, alerts: tuple[Alert, ...]) -> dict[str, str]:
+    files = {}
+    for stem, chunk in rule_render.plain_alerts_by_file(spec, alerts).items():
+        tests = [test for alert in chunk for test in plain_alert_tests(spec, alert)]
+        if not tests:
+            continue
+        path = cv.plain_test_file(stem)
+        rules = posixpath.relpath(cv.plain_rules_file(stem), posixpath.dirname(path))
+        doc = {"rule_files": [rules], "evaluation_interval": at(spec.stack.evaluation_interval), "tests": tests}
+        head = header(
+            spec.source_file,
+            "promtool unit tests of plain alerts, written in the spec (input series, expected alerts); "
+            "stackgen adds the labels it sets and the annotations the templates print. Run from "
+            f"prometheus/: promtool test rules {path.removeprefix('prometheus/')}",
+        )
+        files[path] = head + yaml_text(doc)
+    return files
+
+
+def plain_alert_tests(spec: Spec, alert: Alert) -> list[dict[str, Any]]:
+    rule = rule_render.plain_alert_rule(spec, alert)
+    rule_labels = {k: _untemplate(v) for k, v in rule["labels"].items()}
+    out = []
+    for index, test in enumerate(alert.tests, start=1):
+        checks = []
+        for check in test.checks:
+            expected = []
+            for exp in check.alerts:
+                series_labels = dict(exp.labels)
+                annotations = {
+                    key: alert_templates.expand(text, series_labels, exp.value)
+                    for key, text in rule["annotations"].items()
+                }
+                # Rule labels win over the expression's, as Prometheus applies them; an empty
+                # value is no label at all.
+                labels = {k: v for k, v in {**series_labels, **rule_labels}.items() if v != ""}
+                expected.append({"exp_labels": labels, "exp_annotations": annotations})
+            checks.append({"eval_time": at(check.eval_time), "alertname": alert.name, "exp_alerts": expected})
+        out.append(
+            {
+                "name": f"{alert.name} test {index}" + (f" (alert pack {alert.pack})" if alert.pack else ""),
+                "interval": at(test.interval),
+                "input_series": [{"series": s, "values": v} for s, v in test.input_series],
+                "alert_rule_test": checks,
+            }
+        )
+    return out
+
+
 def render_stack(spec: Spec) -> dict[str, str]:
-    return {cv.STACK_RULES_TEST: stack_test_file(spec)}
+    files = {cv.STACK_RULES_TEST: stack_test_file(spec)}
+    files.update(plain_test_files(spec, tuple(a for a in spec.prometheus_alerts() if not a.service)))
+    return files
 
 
 def render_service(spec: Spec, service: Service) -> dict[str, str]:
-    files = {}
+    files = plain_test_files(
+        spec, tuple(a for a in spec.prometheus_alerts() if a.service == service.name and not a.pack)
+    )
     for slo in service.slos:
         if testable(slo):
             files.update(slo_test_files(spec, service, slo))

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from stackgen import conventions as cv
-from stackgen import slo_math
+from stackgen import promql, slo_math
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Service, Spec, Stack, Tier
+from stackgen.model import SLO, Alert, Routing, Service, Spec, Stack, Tier
 from stackgen.render.common import header, yaml_list
 from stackgen.render.sli import bad_and_total
 from stackgen.slo_math import num
@@ -37,7 +37,7 @@ def slo_labels(slo: SLO) -> dict[str, str]:
 
 
 def budget_query(slo: SLO) -> str:
-    selector = f'{cv.BUDGET_REMAINING}{{service="{slo.service}",slo="{slo.name}"}}'
+    selector = cv.BUDGET_REMAINING + cv.slo_matchers(slo)
     return "{{ with query `" + selector + "` }}{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}"
 
 
@@ -71,7 +71,7 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     return rules
 
 
-def burn_alert(stack: Stack, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -> dict[str, Any]:
+def burn_alert(stack: Stack, routing: Routing, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -> dict[str, Any]:
     sel = cv.slo_matchers(slo)
     b = num(slo.budget)
     r = num(tier.burn_rate)
@@ -97,7 +97,7 @@ def burn_alert(stack: Stack, slo: SLO, tier: Tier, extra_labels: dict[str, str])
             "category": "slo",
             "long_window": tier.long,
             "short_window": tier.short,
-            "impact": tier.impact,
+            "impact": routing.impact(tier.impact),
             **extra_labels,
         },
         "annotations": {
@@ -115,7 +115,7 @@ def alert_rules(spec: Spec, service: Service, slo: SLO) -> list[dict[str, Any]]:
     extra = {k: template_safe(v) for k, v in service.labels}
     extra.update({k: template_safe(v) for k, v in slo.labels})
     sel = cv.slo_matchers(slo)
-    rules = [burn_alert(spec.stack, slo, tier, extra) for tier in slo.tiers]
+    rules = [burn_alert(spec.stack, spec.routing, slo, tier, extra) for tier in slo.tiers]
     watched = cv.bad_rate(spec.stack) if slo.sli.kind == "raw" else cv.total_rate(spec.stack)
     rules.append(
         {
@@ -240,6 +240,12 @@ def info_file(spec: Spec, slo: SLO) -> str:
     return head + yaml_list("groups", [(None, group)])
 
 
+def escalation_source(spec: Spec) -> str:
+    """The firing alerts that escalate: of the escalating severities, never an escalation."""
+    severity = promql.any_of("severity", spec.routing.escalation_severities)
+    return f'ALERTS{{alertstate="firing", {severity}, escalation_level=""}}'
+
+
 def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
     rules = []
     for level in spec.routing.escalation:
@@ -247,8 +253,8 @@ def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
         rules.append(
             {
                 "alert": f"EscalationLevel{level.level}",
-                # Critical alerts only, and never an escalation of an escalation.
-                "expr": 'ALERTS{alertstate="firing", severity="critical", escalation_level=""}',
+                # The escalating severities only, and never an escalation of an escalation.
+                "expr": escalation_source(spec),
                 "for": after,
                 "labels": {
                     "escalation_level": str(level.level),
@@ -267,10 +273,25 @@ def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
     return [
         (
             "Escalation: Alertmanager has no timed escalation, so each level is an alert on ALERTS that "
-            "fires when a critical alert has been firing for the level's delay; routing sends it on.",
+            f"fires when a {'/'.join(spec.routing.escalation_severities)} alert has been firing for the level's "
+            "delay; routing sends it on.",
             {"name": "stackgen:escalation", "rules": rules},
         )
     ]
+
+
+def health_metric(spec: Spec, job: str) -> str:
+    """What says a job's targets are up: `up` for a scrape job, `probe_success` for a probe
+    (its `up` is only the blackbox exporter answering)."""
+    return "probe_success" if any(p.name == job for p in spec.probes) else "up"
+
+
+def service_down_expr(spec: Spec, service: Service) -> str:
+    by_metric: dict[str, list[str]] = {}
+    for job in service.jobs:
+        by_metric.setdefault(health_metric(spec, job), []).append(job)
+    parts = [promql.selector(metric, promql.any_of("job", jobs)) for metric, jobs in sorted(by_metric.items())]
+    return f"max({' or '.join(parts)}) == 0"
 
 
 def stack_rules(spec: Spec) -> str:
@@ -290,22 +311,24 @@ def stack_rules(spec: Spec) -> str:
     for service in spec.services:
         if not service.jobs:
             continue
-        jobs = "|".join(re.escape(j) for j in service.jobs)
         health.append(
             {
                 "alert": cv.ALERT_SERVICE_DOWN,
-                "expr": f'max(up{{job=~"{jobs}"}}) == 0',
+                "expr": service_down_expr(spec, service),
                 "for": format_duration(SERVICE_DOWN_FOR),
                 "labels": {
                     "severity": "critical",
                     "category": "platform",
                     "service": service.name,
                     "team": service.team,
+                    # Users see an outage: the status page hears of it even though the
+                    # service's SLO alerts are inhibited meanwhile.
+                    "impact": spec.routing.impact("outage"),
                 },
                 "annotations": {
-                    "summary": f"{service.name} is down: no target of job(s) {', '.join(service.jobs)} answers scrapes",
-                    "description": f"Every target of {service.name} has failed its scrapes for 2m. Its SLO alerts "
-                    "are inhibited while this fires.",
+                    "summary": f"{service.name} is down: no target of job(s) {', '.join(service.jobs)} answers",
+                    "description": f"Every target of {service.name} has failed its scrapes (or probes) for 2m. Its "
+                    "SLO alerts are inhibited while this fires.",
                 },
             }
         )
@@ -352,8 +375,78 @@ def stack_rules(spec: Spec) -> str:
     return head + yaml_list("groups", groups)
 
 
+def plain_alert_rule(spec: Spec, alert: Alert) -> dict[str, Any]:
+    """A plain alert as a Prometheus (or Loki ruler) rule: the spec's expression with the
+    labels routing and inhibition read, and annotations (the spec's templates run as written:
+    the loader allowed only $value and $labels forms)."""
+    labels: dict[str, str] = {"severity": alert.severity, "category": alert.category}
+    if alert.service:
+        labels["service"] = alert.service
+    if alert.team:
+        labels["team"] = alert.team
+    if alert.impact:
+        labels["impact"] = spec.routing.impact(alert.impact)
+    service = next((s for s in spec.services if s.name == alert.service), None)
+    for key, value in (*(service.labels if service else ()), *alert.labels):
+        labels.setdefault(key, template_safe(value))
+    annotations = {"summary": alert.summary}
+    if alert.description:
+        annotations["description"] = alert.description
+    annotations["runbook_url"] = cv.alert_runbook_url(spec.stack, alert)
+    if alert.service:
+        annotations["dashboard_url"] = f"{spec.stack.grafana_url}/d/{cv.service_dashboard_uid(alert.service)}"
+    rule: dict[str, Any] = {"alert": alert.name, "expr": alert.expr}
+    if alert.for_:
+        rule["for"] = format_duration(alert.for_)
+    rule["labels"] = labels
+    rule["annotations"] = annotations
+    return rule
+
+
+def plain_groups(spec: Spec, stem: str, alerts: list[Alert]) -> list[tuple[str | None, dict[str, Any]]]:
+    """Groups of at most MAX_GROUP_RULES rules (Mimir's cap), in spec order."""
+    groups: list[tuple[str | None, dict[str, Any]]] = []
+    for start in range(0, len(alerts), MAX_GROUP_RULES):
+        chunk = alerts[start : start + MAX_GROUP_RULES]
+        name = f"alerts:{stem.replace('/_alerts', '').lstrip('_')}" + (
+            f":{start // MAX_GROUP_RULES + 1}" if len(alerts) > MAX_GROUP_RULES else ""
+        )
+        note = "Plain alerts: " + ", ".join(a.name for a in chunk) + "."
+        groups.append((note, {"name": name, "rules": [plain_alert_rule(spec, a) for a in chunk]}))
+    return groups
+
+
+def plain_alerts_by_file(spec: Spec, alerts: tuple[Alert, ...]) -> dict[str, list[Alert]]:
+    by_stem: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_stem.setdefault(cv.alert_file_stem(alert), []).append(alert)
+    return by_stem
+
+
+def plain_rules_files(spec: Spec, alerts: tuple[Alert, ...]) -> dict[str, str]:
+    files = {}
+    for stem, chunk in plain_alerts_by_file(spec, alerts).items():
+        where = (
+            f"alert pack {chunk[0].pack}"
+            if chunk[0].pack
+            else (f"service {chunk[0].service}" if chunk[0].service else "no service")
+        )
+        test = cv.plain_test_file(stem).removeprefix("prometheus/")
+        tested = sum(1 for a in chunk if a.tests)
+        head = header(
+            spec.source_file,
+            f"Plain alerts of {where}: the spec's own PromQL with stackgen's routing labels "
+            f"(severity, category, team, service, impact). {tested} of {len(chunk)} have unit tests"
+            + (f" in {test}." if tested else "."),
+        )
+        files[cv.plain_rules_file(stem)] = head + yaml_list("groups", plain_groups(spec, stem, chunk))
+    return files
+
+
 def render_stack(spec: Spec) -> dict[str, str]:
-    return {cv.STACK_RULES: stack_rules(spec)}
+    files = {cv.STACK_RULES: stack_rules(spec)}
+    files.update(plain_rules_files(spec, tuple(a for a in spec.prometheus_alerts() if not a.service)))
+    return files
 
 
 def render_service(spec: Spec, service: Service) -> dict[str, str]:
@@ -361,6 +454,9 @@ def render_service(spec: Spec, service: Service) -> dict[str, str]:
     for slo in service.slos:
         files[cv.rules_file(slo)] = slo_rules(spec, service, slo)
         files[cv.info_rules_file(slo)] = info_file(spec, slo)
+    files.update(
+        plain_rules_files(spec, tuple(a for a in spec.prometheus_alerts() if a.service == service.name and not a.pack))
+    )
     return files
 
 

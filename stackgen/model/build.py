@@ -1,0 +1,133 @@
+"""build_model(): a loaded spec -> the validated Spec, every section by its own builder."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from importlib import resources
+from pathlib import PurePath
+from typing import Any
+
+import yaml
+
+from stackgen.errors import SpecError
+from stackgen.model.alerts import AlertsBuilder
+from stackgen.model.logs import LogsBuilder
+from stackgen.model.routing import RoutingBuilder
+from stackgen.model.scrape import ScrapeBuilder
+from stackgen.model.slos import SLOBuilder
+from stackgen.model.types import Alert, SecretUse, Service, Spec
+from stackgen.spec.loader import LoadedSpec
+
+# The Grafana admin password: read by Grafana only, named by stackgen (compose secret).
+GRAFANA_PASSWORD_SECRET = "grafana_admin_password"
+PACKS = ("node", "cadvisor", "postgres", "redis", "nginx", "blackbox", "pushgateway")
+
+
+@functools.cache
+def pack_alerts(name: str) -> list[dict[str, Any]]:
+    """A shipped alert pack: alert entries in the spec's own format (stackgen/packs/<name>.yaml)."""
+    text = resources.files("stackgen").joinpath("packs", f"{name}.yaml").read_text()
+    alerts: list[dict[str, Any]] = yaml.safe_load(text)["alerts"]
+    return alerts
+
+
+class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuilder):
+    """Turns schema-valid data into the model, collecting every cross-field problem."""
+
+    def build(self) -> Spec:
+        data = self.spec.data
+        stack = self.build_stack(data["stack"])
+        jobs = self.build_jobs(data.get("scrape_jobs", []), stack)
+        probes = self.build_probes(data.get("probes", []), stack, {j.name for j in jobs})
+        exporters = self.build_exporters(data.get("exporters", {}), data["stack"].get("optional_services", []), probes)
+        receivers = self.build_receivers(data["receivers"])
+        routing = self.build_routing(data["routing"], {r.name for r in receivers}, receivers)
+        severities = routing.severity_names
+        services = self.build_services(
+            data["services"],
+            data.get("slo_defaults", {}),
+            stack,
+            {j.name for j in jobs} | {p.name for p in probes},
+            severities,
+        )
+        logs = self.build_logs(data.get("logs", {}), {s.name for s in services}, severities)
+        alerts = self.build_all_alerts(data, services, severities)
+        spec = Spec(
+            stack,
+            jobs,
+            services,
+            receivers,
+            routing,
+            logs,
+            source_file=PurePath(self.spec.file).name.replace("\n", " "),
+            alerts=tuple(alerts),
+            probes=probes,
+            exporters=exporters,
+        )
+        self.check_secrets(spec)
+        self.check_team_routes(spec)
+        if self.problems:
+            raise SpecError(self.problems)
+        return spec
+
+    def build_all_alerts(
+        self, data: dict[str, Any], services: tuple[Service, ...], severities: tuple[str, ...]
+    ) -> list[Alert]:
+        """The spec's alerts, then each enabled pack's (an alert of the spec replaces a pack
+        alert of the same name, so a threshold is tuned by copying the alert)."""
+        own = self.build_alerts(data.get("alerts", []), services, severities)
+        names = {a.name for a in own}
+        seen: dict[str, int] = {}
+        for i, a in enumerate(data.get("alerts", [])):
+            if a["name"] in seen:
+                self.fail(("alerts", i, "name"), f"duplicate alert name {a['name']!r} (also alerts[{seen[a['name']]}])")
+            seen.setdefault(a["name"], i)
+        packed: list[Alert] = []
+        for name, settings in data.get("alert_packs", {}).items():
+            settings = settings or {}
+            raw = [
+                a for a in pack_alerts(name) if a["name"] not in names and a["name"] not in settings.get("exclude", [])
+            ]
+            for j, excluded in enumerate(settings.get("exclude", [])):
+                if excluded not in {a["name"] for a in pack_alerts(name)}:
+                    self.fail(("alert_packs", name, "exclude", j), f"the {name} pack has no alert {excluded!r}")
+            packed += self.build_alerts(
+                raw, services, severities, path=("alert_packs", name), pack=name, pack_team=settings.get("team")
+            )
+        return own + packed
+
+    def check_secrets(self, spec: Spec) -> None:
+        """A secret file serves one component for one purpose: the file Grafana reads its admin
+        password from must not become a webhook's bearer token, nor a scrape job's token an
+        SMTP password. (Several receivers may share one SMTP password: same component, same
+        purpose.)"""
+        first: dict[str, SecretUse] = {}
+        for use in spec.secret_uses():
+            if use.file == GRAFANA_PASSWORD_SECRET:
+                self.fail(use.path, f"{use.file!r} is Grafana's admin password; give this a file of its own")
+                continue
+            earlier = first.setdefault(use.file, use)
+            if (earlier.component, earlier.purpose) != (use.component, use.purpose):
+                self.fail(
+                    use.path,
+                    f"secret file {use.file!r} is also {earlier.user}'s ({earlier.purpose}): give {use.user} "
+                    f"({use.purpose}) a file of its own (a secret is mounted only into the one component and "
+                    "purpose it serves)",
+                )
+
+    def check_team_routes(self, spec: Spec) -> None:
+        owners = set(spec.teams)
+        for team, _ in spec.routing.teams:
+            if team not in owners:
+                close = difflib.get_close_matches(team, sorted(owners), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; teams are: {', '.join(sorted(owners))}"
+                self.fail(
+                    ("routing", "teams", team),
+                    f"no service or alert belongs to team {team!r}, so this route never matches{hint}",
+                )
+
+
+def build_model(spec: LoadedSpec) -> Spec:
+    """The validated model of a loaded spec; raises SpecError listing every problem."""
+    return Builder(spec).build()

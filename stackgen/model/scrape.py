@@ -1,0 +1,171 @@
+"""stack:, scrape_jobs:, probes: and exporters: -> Stack, ScrapeJob, Probe, Exporter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackgen.components import COMPONENT_PORTS
+from stackgen.model.base import BuilderBase, Path_, pairs
+from stackgen.model.types import TLS, Exporter, Probe, ScrapeJob, Stack
+
+# Scrape jobs the stack writes for its own components (prometheus.yml) are named like them.
+STACK_JOB_NAMES = frozenset(COMPONENT_PORTS)
+# exporters: key -> the component it runs.
+EXPORTER_COMPONENTS = {
+    "postgres": "postgres-exporter",
+    "redis": "redis-exporter",
+    "nginx": "nginx-exporter",
+    "blackbox": "blackbox-exporter",
+    "pushgateway": "pushgateway",
+}
+# What an exporter cannot start without: (setting, what it is).
+EXPORTER_REQUIRED = {
+    "postgres": ("uri", "where the database listens, e.g. postgres:5432/app?sslmode=disable"),
+    "redis": ("address", "where Redis listens, e.g. redis://redis:6379"),
+    "nginx": ("scrape_uri", "nginx's stub_status URL, e.g. http://nginx:8080/nginx_status"),
+}
+EXPORTER_KEYS = {component: key for key, component in EXPORTER_COMPONENTS.items()}
+PROBE_MODULES = ("http_2xx", "http_2xx_tls", "tcp_connect", "tcp_tls")
+
+
+class ScrapeBuilder(BuilderBase):
+    def build_stack(self, raw: dict[str, Any]) -> Stack:
+        p: Path_ = ("stack",)
+        scrape = self.duration(raw.get("scrape_interval"), (*p, "scrape_interval"), 15)
+        evaluation = self.duration(raw.get("evaluation_interval"), (*p, "evaluation_interval"), 60)
+        if evaluation < 2 * scrape:
+            self.fail(
+                (*p, "evaluation_interval"),
+                "must be at least twice scrape_interval: it is also the SLO base window, and a "
+                "rate() over it needs two scrapes",
+            )
+        # Every port on 127.0.0.1 unless the spec asks for more (slos.yaml opens Grafana).
+        publish: dict[str, str] = dict(raw.get("publish", {}))
+        return Stack(
+            name=raw["name"],
+            target=raw.get("target", "docker"),
+            scrape_interval=scrape,
+            evaluation_interval=evaluation,
+            metrics_retention=self.duration(raw.get("metrics_retention"), (*p, "metrics_retention"), 15 * 86400),
+            grafana_url=raw.get("grafana_url", "http://localhost:3000").rstrip("/"),
+            runbook_base_url=(raw["runbook_base_url"].rstrip("/") if raw.get("runbook_base_url") else None),
+            lifecycle_api=bool(raw.get("lifecycle_api", False)),
+            publish=pairs(publish),
+            ports=pairs(raw.get("ports")),
+            secrets_dir=raw.get("secrets_dir", "/etc/stackgen/secrets"),
+            data_dir=raw.get("data_dir", "/var/lib/stackgen"),
+        )
+
+    def check_interval(self, interval: int | None, path: Path_, stack: Stack) -> None:
+        if interval and stack.evaluation_interval < 2 * interval:
+            self.fail(
+                path,
+                "SLO rules rate over the evaluation interval, which must be at "
+                "least twice every scrape interval; scrape more often or raise "
+                "stack.evaluation_interval",
+            )
+
+    def build_jobs(self, raw: list[dict[str, Any]], stack: Stack) -> tuple[ScrapeJob, ...]:
+        self.unique(raw, ("scrape_jobs",), "scrape job")
+        jobs = []
+        for i, job in enumerate(raw):
+            p: Path_ = ("scrape_jobs", i)
+            if job["name"] in STACK_JOB_NAMES:
+                self.fail(
+                    (*p, "name"),
+                    f"{job['name']!r} is the scrape job of the stack's own {job['name']}; pick another name",
+                )
+            interval = self.duration(job.get("interval"), (*p, "interval"), 0) or None
+            timeout = self.duration(job.get("timeout"), (*p, "timeout"), 0) or None
+            if timeout and timeout > (interval or stack.scrape_interval):
+                self.fail((*p, "timeout"), "must not exceed the scrape interval")
+            self.check_interval(interval, (*p, "interval"), stack)
+            auth = [k for k in ("bearer_token_file", "basic_auth") if k in job]
+            if len(auth) > 1:
+                self.fail(p, "give one of bearer_token_file or basic_auth: a scrape sends one Authorization header")
+            basic = job.get("basic_auth")
+            tls_raw = job.get("tls")
+            tls = None
+            if tls_raw is not None:
+                if ("cert_file" in tls_raw) != ("key_file" in tls_raw):
+                    self.fail((*p, "tls"), "a client certificate needs both cert_file and key_file")
+                tls = TLS(
+                    ca_file=tls_raw.get("ca_file"),
+                    cert_file=tls_raw.get("cert_file"),
+                    key_file=tls_raw.get("key_file"),
+                    server_name=tls_raw.get("server_name"),
+                    insecure_skip_verify=bool(tls_raw.get("insecure_skip_verify", False)),
+                )
+                if job.get("scheme", "http") != "https":
+                    self.fail((*p, "tls"), "TLS settings need scheme: https")
+            if auth and job.get("scheme", "http") != "https" and not job.get("allow_plain_http_credentials"):
+                self.fail(
+                    (*p, auth[0]),
+                    "credentials over plain http can be read by anyone on the path: use scheme: https, "
+                    "or set allow_plain_http_credentials: true for a private network",
+                )
+            jobs.append(
+                ScrapeJob(
+                    job["name"],
+                    tuple(job["targets"]),
+                    interval,
+                    timeout,
+                    job.get("metrics_path", "/metrics"),
+                    job.get("scheme", "http"),
+                    pairs(job.get("labels")),
+                    bearer_token_file=job.get("bearer_token_file"),
+                    basic_auth=(basic["username"], basic["password_file"]) if basic else None,
+                    tls=tls,
+                    honor_labels=bool(job.get("honor_labels", False)),
+                )
+            )
+        return tuple(jobs)
+
+    def build_probes(self, raw: list[dict[str, Any]], stack: Stack, job_names: set[str]) -> tuple[Probe, ...]:
+        self.unique(raw, ("probes",), "probe")
+        probes = []
+        for i, probe in enumerate(raw):
+            p: Path_ = ("probes", i)
+            if probe["name"] in job_names or probe["name"] in STACK_JOB_NAMES:
+                self.fail(
+                    (*p, "name"),
+                    f"{probe['name']!r} is already a scrape job: a probe is scraped as a job of its own name",
+                )
+            interval = self.duration(probe.get("interval"), (*p, "interval"), 0) or None
+            self.check_interval(interval, (*p, "interval"), stack)
+            module = probe.get("module", "http_2xx")
+            for j, target in enumerate(probe["targets"]):
+                is_url = target.startswith(("http://", "https://"))
+                if module.startswith("http") and not is_url:
+                    self.fail((*p, "targets", j), f"an {module} probe needs a URL (https://host/path)")
+                if module.startswith("tcp") and is_url:
+                    self.fail((*p, "targets", j), f"a {module} probe needs host:port, not a URL")
+                if module == "http_2xx_tls" and not target.startswith("https://"):
+                    self.fail((*p, "targets", j), "http_2xx_tls checks a certificate: the URL must be https://")
+            probes.append(Probe(probe["name"], module, tuple(probe["targets"]), interval, pairs(probe.get("labels"))))
+        return tuple(probes)
+
+    def build_exporters(
+        self, raw: dict[str, Any], optional: list[str], probes: tuple[Probe, ...]
+    ) -> tuple[Exporter, ...]:
+        """exporters: (with settings) plus stack.optional_services (names only; the three
+        that scrape something need exporters.<name> to know where it is)."""
+        by_component: dict[str, Exporter] = {}
+        for key, settings in raw.items():
+            component = EXPORTER_COMPONENTS[key]
+            by_component[component] = Exporter(component, pairs(settings), key)
+        for i, component in enumerate(optional):
+            if component in by_component:
+                continue
+            key = EXPORTER_KEYS[component]
+            if key in EXPORTER_REQUIRED:
+                setting, what = EXPORTER_REQUIRED[key]
+                self.fail(
+                    ("stack", "optional_services", i),
+                    f"{component} needs to know what to scrape: set exporters.{key}.{setting} ({what})",
+                )
+                continue
+            by_component[component] = Exporter(component, key=key)
+        if probes and "blackbox-exporter" not in by_component:
+            by_component["blackbox-exporter"] = Exporter("blackbox-exporter", key="blackbox")
+        return tuple(by_component[c] for c in sorted(by_component))
