@@ -600,7 +600,7 @@ def test_a_render_killed_while_cleaning_up_never_deletes_a_file_put_back_later(
         write_tree({rel: text for rel, text in files.items() if rel != gone}, out)
     monkeypatch.setattr(shutil, "rmtree", rmtree)
     assert (out / COMMIT).is_dir() and not (out / gone).exists()
-    (out / gone).parent.mkdir(exist_ok=True)  # pruned when that was its only file
+    (out / gone).parent.mkdir(parents=True, exist_ok=True)  # pruned when that was its only file
     (out / gone).write_text("the user's own file now\n")
     recover(out)
     assert (out / gone).read_text() == "the user's own file now\n" and rig_leftovers(out) == []

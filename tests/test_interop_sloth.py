@@ -67,6 +67,7 @@ def from_sloth(sloth: dict[str, Any]) -> dict[str, Any]:
     spec["logs"]["alerts"] = {}
     # The demo's team routes and log sources name its own services and teams.
     spec["routing"].pop("teams", None)
+    spec.pop("alerts", None)
     spec["logs"]["sources"] = [s for s in spec["logs"].get("sources", []) if "service" not in s]
     return spec
 
