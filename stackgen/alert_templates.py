@@ -62,6 +62,11 @@ def expand(text: str, labels: dict[str, str], value: Decimal | None) -> str:
     return _TOKEN.sub(one, text)
 
 
+def placeholders(text: str) -> str:
+    """The text for a document: each template as a placeholder (<instance>, <value>)."""
+    return _TOKEN.sub(lambda m: f"<{m.group('label') or 'value'}>", text)
+
+
 def go_v(number: float) -> str:
     """Go's fmt %v of a float64 (what {{ $value }} prints): the shortest digits that read back
     as the same number, in exponent form when the decimal exponent is below -4 or 6 and up

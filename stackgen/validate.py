@@ -8,9 +8,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -79,9 +81,19 @@ def promtool_results(out: Path) -> list[Result]:
     return results
 
 
+def _drop_webhook_timeouts(data: dict[str, Any]) -> int:
+    dropped = 0
+    for receiver in data.get("receivers", []):
+        for webhook in receiver.get("webhook_configs", []):
+            dropped += webhook.pop("timeout", None) is not None
+    return dropped
+
+
 # Settings the pinned Alertmanager reads that an older amtool (Debian's 0.25) rejects as
-# unknown fields: (where, the first version that has it).
-NEWER_THAN_AMTOOL = (("webhook_configs[].timeout", (0, 28, 0)),)
+# unknown fields: (where, the first version that has it, remove them from a config -> count).
+NEWER_THAN_AMTOOL: tuple[tuple[str, tuple[int, ...], Callable[[dict[str, Any]], int]], ...] = (
+    ("webhook_configs[].timeout", (0, 28, 0), _drop_webhook_timeouts),
+)
 
 
 def tool_version(tool: str) -> tuple[int, ...] | None:
@@ -101,19 +113,14 @@ def config_for_amtool(config: Path, version: tuple[int, ...] | None, scratch: Pa
         return config, []
     data = yaml.safe_load(config.read_text())
     notes = []
-    for where, since in NEWER_THAN_AMTOOL:
-        if version >= since:
-            continue
-        dropped = 0
-        for receiver in data.get("receivers", []):
-            for webhook in receiver.get("webhook_configs", []):
-                if webhook.pop("timeout", None) is not None:
-                    dropped += 1
-        if dropped:
-            notes.append(
-                f"{where} ({dropped}x) not shown to amtool {'.'.join(map(str, version))}, which predates it "
-                f"(Alertmanager {'.'.join(map(str, since))}+; the stack runs a newer one)"
-            )
+    for where, since, drop in NEWER_THAN_AMTOOL:
+        if version < since:
+            dropped = drop(data)
+            if dropped:
+                notes.append(
+                    f"{where} ({dropped}x) not shown to amtool {'.'.join(map(str, version))}, which predates it "
+                    f"(Alertmanager {'.'.join(map(str, since))}+; the stack runs a newer one)"
+                )
     if not notes:
         return config, []
     copy = scratch / "alertmanager.yml"

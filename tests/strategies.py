@@ -443,9 +443,7 @@ def valid_spec(draw: st.DrawFn) -> dict[str, Any]:
         stack["ports"] = dict(zip(which, ports, strict=True))
     if draw(st.booleans()):
         # The exporters that scrape something need their target: they come from exporters: below.
-        stack["optional_services"] = draw(
-            st.lists(st.sampled_from(["pushgateway", "blackbox-exporter"]), unique=True)
-        )
+        stack["optional_services"] = draw(st.lists(st.sampled_from(["pushgateway", "blackbox-exporter"]), unique=True))
     if stack["target"] == "host" and draw(st.booleans()):
         stack.update(secrets_dir="/etc/stackgen/secrets", data_dir="/srv/stackgen")
 
@@ -529,16 +527,17 @@ def valid_spec(draw: st.DrawFn) -> dict[str, Any]:
     spec["logs"] = draw(logs([s["name"] for s in services]))
     severities = list(spec["routing"]["severities"])
     alerts = draw(plain_alerts([s["name"] for s in services], [j["name"] for j in jobs], severities))
+    if "status_page" not in spec["routing"]:
+        for alert in alerts:  # an impact needs a status page to go to
+            alert.pop("impact", None)
     if alerts:
         spec["alerts"] = alerts
+    # A pack needs the component it watches: node always, cAdvisor on docker, the others when run.
+    runs = set(spec.get("exporters", {})) | ({"blackbox"} if probes else set())
+    runs |= {"pushgateway" if s == "pushgateway" else "blackbox" for s in stack.get("optional_services", [])}
+    allowed = ["node", *(["cadvisor"] if stack["target"] == "docker" else []), *sorted(runs)]
     if draw(st.booleans()):
-        packs = draw(
-            st.lists(
-                st.sampled_from(["node", "cadvisor", "postgres", "redis", "nginx", "blackbox", "pushgateway"]),
-                unique=True,
-                max_size=3,
-            )
-        )
+        packs = draw(st.lists(st.sampled_from(allowed), unique=True, max_size=3))
         spec["alert_packs"] = {
             p: ({"team": draw(st.sampled_from(teams))} if draw(st.booleans()) else {}) for p in packs
         }

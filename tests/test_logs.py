@@ -122,11 +122,12 @@ def test_alloy_config_matches_promtail(default_files: dict[str, str]) -> None:
         "loki.write",
     ):
         assert component in alloy, component
-    # One loki.process per source, each with the redactions of its Promtail job.
+    # One loki.process per source, all ending in one redaction stage with Promtail's redactions.
     jobs = promtail["scrape_configs"]
-    assert alloy.count("loki.process ") == len(jobs)
-    replaces = sum(1 for job in jobs for s in job["pipeline_stages"] if "replace" in s)
-    assert alloy.count("stage.replace {") == replaces
+    assert alloy.count("loki.process ") == len(jobs) + 1
+    assert alloy.count("forward_to = [loki.process.redact.receiver]") == len(jobs)
+    replaces = [s["replace"] for s in jobs[0]["pipeline_stages"] if "replace" in s]
+    assert alloy.count("stage.replace {") == len(replaces)
     # Outside string literals and comments, blocks and objects balance.
     code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', alloy)
     code = re.sub(r"//[^\n]*", "", code)

@@ -26,6 +26,8 @@ ALERT = {
     "summary": "Queue at {{ $value }} items",
 }
 
+LOGQL_ALERT = {k: v for k, v in ALERT.items() if k != "expr"}
+
 
 def spec_with(**top: Any) -> dict[str, Any]:
     spec: dict[str, Any] = yaml.safe_load(DEFAULT_SPEC.read_text())
@@ -43,8 +45,17 @@ def problems(spec: dict[str, Any]) -> str:
     return str(err.value)
 
 
+EXPORTERS = {
+    "postgres": {"uri": "db:5432/app"},
+    "redis": {"address": "redis://cache:6379"},
+    "nginx": {"scrape_uri": "http://web:8080/nginx_status"},
+    "pushgateway": {},
+    "blackbox": {},
+}
+
+
 def test_every_pack_alert_has_a_test_and_lands_in_its_own_file() -> None:
-    files = render(spec_with(alert_packs={pack: {} for pack in PACKS}))
+    files = render(spec_with(alert_packs={pack: {} for pack in PACKS}, exporters=EXPORTERS))
     alerts, tested = all_alerts_and_tests(files)
     packed = {a for a in alerts if a[0].startswith("rules/_pack-")}
     assert {p.removeprefix("rules/_pack-").removesuffix(".rules.yml") for p, _ in packed} == set(PACKS)
@@ -179,9 +190,25 @@ def test_services_without_slos_get_dashboards_log_alerts_and_service_down() -> N
         (
             lambda s: s["receivers"][4].update(api_url_file="smtp_password"),
             "auth_password_file",
-            "is also receiver slack-incidents \\(api_url_file\\)'s: give receiver email-oncall",
+            "is also receiver slack-incidents's \\(api_url_file\\): give receiver email-oncall",
         ),
         (lambda s: s["routing"]["severities"].pop("info"), "routing.severities", "missing required key 'info'"),
+        (lambda s: s.update(alert_packs={"redis": {}}), "alert_packs.redis", "does not run: add exporters.redis"),
+        (
+            lambda s: s.update(alerts=[{**LOGQL_ALERT, "logql": 'sum(rate({service="api"} |= "x"))'}]),
+            "alerts[0].logql",
+            r"rate\(\.\.\.\) needs a range",
+        ),
+        (
+            lambda s: s.update(alerts=[{**LOGQL_ALERT, "logql": 'sum(rate({app="api"} [5m])) > 1'}]),
+            "alerts[0].logql",
+            "stream label 'app' is set by no log agent",
+        ),
+        (
+            lambda s: s.update(alerts=[{**LOGQL_ALERT, "logql": 'sum(rate({service="api"} [5m]) > 1'}]),
+            "alerts[0].logql",
+            "is never closed",
+        ),
         (lambda s: s["services"][0]["slos"][1].update(objective=0.995), "objective", "objectives are percent"),
         (
             lambda s: s["services"][0]["slos"][1].update(

@@ -9,6 +9,7 @@ from stackgen.model.logs import BUILTIN_REDACTIONS, re2_incompatibility
 from stackgen.model.scrape import EXPORTER_COMPONENTS, PROBE_MODULES, STACK_JOB_NAMES
 from stackgen.model.slos import RESERVED_LABELS
 from stackgen.model.types import (
+    AGENT_LABELS,
     BUILTIN_CATEGORIES,
     BUILTIN_SEVERITIES,
     IMPACTS,
@@ -38,6 +39,7 @@ from stackgen.model.types import (
 )
 
 __all__ = [
+    "AGENT_LABELS",
     "BUILTIN_CATEGORIES",
     "BUILTIN_REDACTIONS",
     "BUILTIN_SEVERITIES",

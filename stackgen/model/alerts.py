@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from stackgen import alert_templates, promql
+from stackgen import alert_templates, logql, promql
 from stackgen.model.base import BuilderBase, Path_, pairs
 from stackgen.model.slos import RESERVED_LABELS
 from stackgen.model.types import Alert, AlertCheck, AlertTest, ExpectedAlert, Service
@@ -41,7 +41,9 @@ class AlertsBuilder(BuilderBase):
         path: Path_ = ("alerts",),
         pack: str | None = None,
         pack_team: str | None = None,
+        log_labels: set[str] | None = None,
     ) -> list[Alert]:
+        log_labels = log_labels or set()
         by_name = {s.name: s for s in services}
         out = []
         for i, a in enumerate(raw):
@@ -56,6 +58,9 @@ class AlertsBuilder(BuilderBase):
                 err = promql.parse_error(expr)
                 if err:
                     self.fail((*p, "expr"), f"PromQL does not parse: {err}")
+            else:
+                for problem in logql.problems(expr, log_labels):
+                    self.fail((*p, "logql"), f"LogQL: {problem}")
             self.check_severity(a["severity"], (*p, "severity"), severities)
             service = by_name.get(a.get("service", ""))
             if a.get("service") and service is None:

@@ -21,7 +21,17 @@ from stackgen.spec.loader import LoadedSpec
 
 # The Grafana admin password: read by Grafana only, named by stackgen (compose secret).
 GRAFANA_PASSWORD_SECRET = "grafana_admin_password"
-PACKS = ("node", "cadvisor", "postgres", "redis", "nginx", "blackbox", "pushgateway")
+# Each pack and the component it watches.
+PACK_COMPONENTS = {
+    "node": "node-exporter",
+    "cadvisor": "cadvisor",
+    "postgres": "postgres-exporter",
+    "redis": "redis-exporter",
+    "nginx": "nginx-exporter",
+    "blackbox": "blackbox-exporter",
+    "pushgateway": "pushgateway",
+}
+PACKS = tuple(PACK_COMPONENTS)
 
 
 @functools.cache
@@ -52,7 +62,7 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
             severities,
         )
         logs = self.build_logs(data.get("logs", {}), {s.name for s in services}, severities)
-        alerts = self.build_all_alerts(data, services, severities)
+        alerts = self.build_all_alerts(data, services, severities, logs.stream_labels)
         spec = Spec(
             stack,
             jobs,
@@ -67,16 +77,22 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
         )
         self.check_secrets(spec)
         self.check_team_routes(spec)
+        self.check_packs(spec, data.get("alert_packs", {}))
+        self.check_impacts(spec, data.get("alerts", []))
         if self.problems:
             raise SpecError(self.problems)
         return spec
 
     def build_all_alerts(
-        self, data: dict[str, Any], services: tuple[Service, ...], severities: tuple[str, ...]
+        self,
+        data: dict[str, Any],
+        services: tuple[Service, ...],
+        severities: tuple[str, ...],
+        log_labels: set[str],
     ) -> list[Alert]:
         """The spec's alerts, then each enabled pack's (an alert of the spec replaces a pack
         alert of the same name, so a threshold is tuned by copying the alert)."""
-        own = self.build_alerts(data.get("alerts", []), services, severities)
+        own = self.build_alerts(data.get("alerts", []), services, severities, log_labels=log_labels)
         names = {a.name for a in own}
         seen: dict[str, int] = {}
         for i, a in enumerate(data.get("alerts", [])):
@@ -115,6 +131,29 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
                     f"({use.purpose}) a file of its own (a secret is mounted only into the one component and "
                     "purpose it serves)",
                 )
+
+    def check_packs(self, spec: Spec, packs: dict[str, Any]) -> None:
+        """A pack watches a component the stack runs; without it none of its alerts can fire
+        (not even the one saying the exporter is down: there is no `up` series)."""
+        for name in packs:
+            component = PACK_COMPONENTS[name]
+            docker_only = component == "cadvisor" and spec.stack.target != "docker"
+            if docker_only or (component not in ("node-exporter", "cadvisor") and not spec.runs(component)):
+                how = (
+                    "the host profile runs no cAdvisor"
+                    if docker_only
+                    else f"add exporters.{name} (or probes, for blackbox) so the stack runs {component}"
+                )
+                self.fail(
+                    ("alert_packs", name), f"the {name} pack watches {component}, which this stack does not run: {how}"
+                )
+
+    def check_impacts(self, spec: Spec, raw_alerts: list[dict[str, Any]]) -> None:
+        if spec.routing.status_page_receiver:
+            return
+        for i, alert in enumerate(raw_alerts):
+            if "impact" in alert:
+                self.fail(("alerts", i, "impact"), "an impact goes to the status page: set routing.status_page first")
 
     def check_team_routes(self, spec: Spec) -> None:
         owners = set(spec.teams)

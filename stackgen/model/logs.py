@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stackgen import logql, promql
 from stackgen.model.base import BuilderBase, Path_, pairs
-from stackgen.model.types import LogAlert, Logs, LogSource, RedactionPattern
+from stackgen.model.types import LogAlert, Logs, LogSource, RedactionPattern, stream_labels
 
 
 class LogsBuilder(BuilderBase):
@@ -23,6 +24,11 @@ class LogsBuilder(BuilderBase):
             period = self.duration(o["period"], (*p, "retention_overrides", i, "period"), 7 * 86400)
             if period % 86400:
                 self.fail((*p, "retention_overrides", i, "period"), "must be whole days")
+            err = promql.matchers_error(o["selector"])
+            if err:
+                self.fail(
+                    (*p, "retention_overrides", i, "selector"), f'a stream selector such as {{level="debug"}}: {err}'
+                )
             overrides.append((o["selector"], period, int(o.get("priority", 1))))
         storage = dict(raw.get("storage", {"type": "filesystem"}))
         stype = storage.pop("type")
@@ -94,6 +100,8 @@ class LogsBuilder(BuilderBase):
                     (*p, "alerts", "custom", i, "service"),
                     f"service {a['service']!r} is not defined",
                 )
+            for problem in logql.problems(a["expr"], stream_labels(sources)):
+                self.fail((*p, "alerts", "custom", i, "expr"), f"LogQL: {problem}")
             custom.append(
                 LogAlert(
                     a["name"],

@@ -63,6 +63,7 @@ class SLOBuilder(BuilderBase):
                     tuple(svc.get("jobs", [])),
                     pairs(svc.get("labels")),
                     slos,
+                    status_page=bool(svc.get("status_page", True)),
                 )
             )
         return tuple(out)
@@ -118,6 +119,7 @@ class SLOBuilder(BuilderBase):
             labels=pairs(alerting.get("labels")),
             runbook_url=alerting.get("runbook_url"),
             budget_low=slo_math.tidy(slo_math.dec(budget_low) / 100),
+            status_page=bool(svc.get("status_page", True)),
         )
 
     def build_tiers(

@@ -273,6 +273,10 @@ class RedactionPattern:
     replace: str
 
 
+# Labels the log agents (Promtail and Alloy, as rendered) set on every stream they can.
+AGENT_LABELS = ("service", "container", "compose_project", "level", "job", "unit", "host", "source")
+
+
 @dataclass(frozen=True)
 class Logs:
     agent: str
@@ -286,6 +290,23 @@ class Logs:
     redaction: tuple[RedactionPattern, ...]
     builtin_alerts: tuple[tuple[str, Pairs], ...]
     custom_alerts: tuple[LogAlert, ...]
+
+    @property
+    def stream_labels(self) -> set[str]:
+        """Every label a stream of this stack can carry: the agents' own, `filename` on file
+        sources, `stream` where CRI lines are unwrapped, and the sources' own labels."""
+        return stream_labels(self.sources)
+
+
+def stream_labels(sources: tuple[LogSource, ...] | list[LogSource]) -> set[str]:
+    labels = set(AGENT_LABELS)
+    for source in sources:
+        labels.update(k for k, _ in source.labels)
+        if source.type == "file":
+            labels.add("filename")
+        if source.cri:
+            labels.add("stream")
+    return labels
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,18 @@ BUSINESS_HOURS = "business-hours"
 ROUTING_TESTS = "alertmanager/routing-tests.yml"
 
 
-def _m(name: str, value: str) -> str:
-    """Matchers are always double-quoted (older amtool mis-parses some bare values)."""
+def _m(name: str, value: str, op: str = "=") -> str:
+    """An Alertmanager matcher, always double-quoted (older amtool mis-parses some bare
+    values). Its own syntax: only backslash and the quote are escaped."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{name}="{escaped}"'
+    return f'{name}{op}"{escaped}"'
+
+
+def _any_of(name: str, values: list[str] | tuple[str, ...]) -> str:
+    """A matcher for any of the values, each matched literally (RE2, anchored)."""
+    if len(values) == 1:
+        return _m(name, values[0])
+    return _m(name, "|".join(promql.quote_meta(v) for v in values), "=~")
 
 
 def receiver_config(spec: Spec, receiver: Receiver) -> dict[str, Any]:
@@ -112,7 +120,7 @@ def _override_routes(
     routing: Routing, label: str, value: str, per_severity: tuple[tuple[str, tuple[str, ...]], ...]
 ) -> dict[str, Any]:
     sevs = [s for s, _ in per_severity]
-    matcher = _m("severity", sevs[0]) if len(sevs) == 1 else f'severity=~"{"|".join(sevs)}"'
+    matcher = _any_of("severity", sevs)
     return {
         "matchers": [_m(label, value), matcher],
         "routes": [_severity_route(routing.severity(sev), receivers, routing) for sev, receivers in per_severity],
@@ -136,7 +144,7 @@ def route_tree(spec: Spec) -> dict[str, Any]:
         impacts = [value for _, value in routing.impact_values]
         routes.append(
             {
-                "matchers": [promql.any_of("impact", impacts), 'escalation_level=""'],
+                "matchers": [_any_of("impact", impacts), 'escalation_level=""'],
                 "receiver": routing.status_page_receiver,
                 "group_by": ["service", "slo", "impact"],
                 "continue": True,
@@ -233,6 +241,7 @@ def routing_cases(spec: Spec) -> list[dict[str, Any]]:
             )
     for service in spec.services:
         if service.jobs:
+            down = {"impact": routing.impact("outage")} if service.status_page else {}
             cases.append(
                 {
                     "name": f"{cv.ALERT_SERVICE_DOWN} of {service.name}",
@@ -242,7 +251,7 @@ def routing_cases(spec: Spec) -> list[dict[str, Any]]:
                         "category": "platform",
                         "service": service.name,
                         "team": service.team,
-                        "impact": routing.impact("outage"),
+                        **down,
                     },
                 }
             )

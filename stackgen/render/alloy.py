@@ -31,7 +31,7 @@ def render(spec: Spec) -> dict[str, str]:
         sources.append(
             {
                 "name": source.name,
-                "id": source.name.replace("-", "_"),
+                "id": "src_" + source.name.replace("-", "_"),  # never the shared "redact"
                 "type": source.type,
                 "paths": source.paths,
                 "service": source.service,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from stackgen import alert_templates, slo_math
 from stackgen import conventions as cv
-from stackgen import slo_math
 from stackgen.durations import format_duration
 from stackgen.model import SLO, Alert, Service, Spec
 from stackgen.render.sli import bad_and_total
@@ -102,6 +102,8 @@ def alert_runbook(spec: Spec, alert: Alert) -> str:
         "runbooks/alert.md.j2",
         header=cv.HEADER.format(source=spec.source_file),
         alert=alert,
+        summary=alert_templates.placeholders(alert.summary),
+        description=alert_templates.placeholders(alert.description),
         impact=f"{alert.impact} (impact={spec.routing.impact(alert.impact)})" if alert.impact else "not notified",
         for_=format_duration(alert.for_) if alert.for_ else "the first evaluation that finds it",
         engine="Prometheus (PromQL)" if alert.engine == "prometheus" else "the Loki ruler (LogQL)",

@@ -311,7 +311,7 @@ def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
         y += 13
     panels.append(
         g.Table(
-            title=f"Alerts of {service.name} firing now (SLO, plain, log and escalation alerts)",
+            title=f"Alerts of {service.name} firing now in Prometheus (SLO, plain and escalation alerts)",
             dataSource=PROM,
             gridPos=g.GridPos(h=6, w=24, x=0, y=y),
             targets=[

@@ -9,7 +9,7 @@ from stackgen import promql
 from stackgen.durations import format_duration
 from stackgen.model import LogAlert, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
-from stackgen.render.rules import MAX_GROUP_RULES, plain_alert_rule, template_safe
+from stackgen.render.rules import chunked, plain_alert_rule, template_safe
 
 LOKI_CONFIG = "loki/loki.yml"
 # auth_enabled: false makes Loki single-tenant with the tenant id "fake"; the ruler reads
@@ -261,16 +261,9 @@ def rules(spec: Spec) -> str:
     for logql_alert in spec.loki_alerts():
         plain.setdefault(logql_alert.service or "stack", []).append(plain_alert_rule(spec, logql_alert))
     for owner, rules_ in plain.items():
-        for start in range(0, len(rules_), MAX_GROUP_RULES):
-            items.append(
-                (
-                    f"Plain LogQL alerts (alerts: with logql) of {owner if owner != 'stack' else 'no service'}.",
-                    {
-                        "name": f"alerts:{owner}:{start // MAX_GROUP_RULES + 1}",
-                        "rules": rules_[start : start + MAX_GROUP_RULES],
-                    },
-                )
-            )
+        for number, chunk in enumerate(chunked(rules_), start=1):
+            note = f"Plain LogQL alerts (alerts: with logql) of {owner if owner != 'stack' else 'no service'}."
+            items.append((note, {"name": f"alerts:{owner}:{number}", "rules": chunk}))
     head = header(
         spec.source_file,
         "Loki ruler rules (LogQL). Same severity/category/team labels as metric "

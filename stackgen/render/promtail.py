@@ -8,21 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from stackgen import conventions as cv
-from stackgen.model import LogSource, Spec
+from stackgen.model import AGENT_LABELS, LogSource, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
 
 PROMTAIL_CONFIG = "promtail/promtail.yml"
-# Labels the agents set on every stream; dashboards and log alerts may only use these.
-STREAM_LABELS = (
-    "service",
-    "container",
-    "compose_project",
-    "level",
-    "job",
-    "unit",
-    "host",
-    "source",
-)
+# Labels the agents set on streams (the model's list); dashboards and log alerts use only these.
+STREAM_LABELS = AGENT_LABELS
 
 
 def pipeline_fields(spec: Spec) -> dict[str, str]:
@@ -35,11 +26,13 @@ def pipeline_fields(spec: Spec) -> dict[str, str]:
     return fields
 
 
-# A level word among the first three tokens of a text line: Rust tracing
-# ("2026-01-29T10:30:00Z  INFO app: ..."), Python logging ("ERROR:root:..."), "[WARN] ...",
-# Go's log/slog text. A line without one (e.g. "[INGEST] ...") gets no level label. RE2.
+# A level word among the first three tokens of a text line (and a leading RFC 3339 time as
+# the timestamp): Rust tracing ("2026-01-29T10:30:00.1Z  INFO app: ..."), Python logging
+# ("ERROR:root:..."), "[WARN] ...", Go's log. A line without one (e.g. "[INGEST] ...") gets
+# no level label. RE2. Checked with Promtail 3.6.11 built from source (-stdin -dry-run).
 TEXT_LEVEL = (
-    r"^(?:\S+\s+){0,2}[\[(<]?(?P<level>(?i:trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit"
+    r"^(?:(?P<ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9]{2}:?[0-9]{2}))\s+)?"  # an RFC 3339 time first
+    r"(?:\S+\s+){0,2}[\[(<]?(?P<level>(?i:trace|debug|info|notice|warn|warning|error|err|fatal|critical|crit"
     r"|panic|emerg|alert))(?:[\])>:]|\s|$)"
 )
 # Lower-case the level whatever the source wrote (ERROR, Error, error), so {level="debug"}

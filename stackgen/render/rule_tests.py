@@ -1030,6 +1030,8 @@ def stack_test_file(spec: Spec) -> str:
                 "alert_rule_test": alert_tests,
             }
         )
+    if spec.probes:
+        tests.append(probes_blind_test(spec))
     tests.append(self_monitoring_test(spec))
     import yaml
 
@@ -1047,6 +1049,38 @@ def stack_test_file(spec: Spec) -> str:
         + cv.STACK_RULES_TEST.removeprefix("prometheus/"),
     )
     return head + yaml_text(doc)
+
+
+def probes_blind_test(spec: Spec) -> dict[str, Any]:
+    """The exporter stops answering at 10m: the first probe job's up is 0 from then on."""
+    job = spec.probes[0].name
+    rule = _stack_rule(spec, rule_render.PROBES_BLIND)
+    base = spec.stack.base_window
+    steps = 3600 // base
+    down = 600 // base
+    annotations = {k: v.replace("{{ $labels.job }}", job) for k, v in rule["annotations"].items()}
+    return {
+        "name": f"{rule_render.PROBES_BLIND}: the blackbox exporter stops answering at 10m; the alert fires "
+        f"{format_duration(rule_render.PROBES_BLIND_FOR)} later.",
+        "interval": at(base),
+        "input_series": [
+            {"series": series_name("up", {"job": job, "instance": "i"}), "values": f"1x{down} 0x{steps - down}"}
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": at(600 + rule_render.PROBES_BLIND_FOR - base),
+                "alertname": rule_render.PROBES_BLIND,
+                "exp_alerts": [],
+            },
+            {
+                "eval_time": at(600 + rule_render.PROBES_BLIND_FOR + 2 * base),
+                "alertname": rule_render.PROBES_BLIND,
+                "exp_alerts": [
+                    {"exp_labels": {"job": job, "instance": "i", **rule["labels"]}, "exp_annotations": annotations}
+                ],
+            },
+        ],
+    }
 
 
 def self_monitoring_test(spec: Spec) -> dict[str, Any]:

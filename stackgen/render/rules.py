@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from stackgen import conventions as cv
 from stackgen import promql, slo_math
@@ -16,6 +16,7 @@ from stackgen.slo_math import num
 # What an escalation is about: "for api / error-rate", leaving out labels the source lacks.
 ESCALATION_SUBJECT = "{{ with $labels.service }} for {{ . }}{{ end }}{{ with $labels.slo }} / {{ . }}{{ end }}"
 SERVICE_DOWN_FOR = 120
+T = TypeVar("T")
 MAX_GROUP_RULES = 20  # Mimir's default per-group cap; Prometheus has none, but big groups hurt.
 ABSENT_FOR = 600
 BUDGET_LOW_FOR = 900
@@ -97,7 +98,8 @@ def burn_alert(stack: Stack, routing: Routing, slo: SLO, tier: Tier, extra_label
             "category": "slo",
             "long_window": tier.long,
             "short_window": tier.short,
-            "impact": routing.impact(tier.impact),
+            # The status page hears of it (unless the service keeps off it).
+            **({"impact": routing.impact(tier.impact)} if slo.status_page else {}),
             **extra_labels,
         },
         "annotations": {
@@ -294,6 +296,27 @@ def service_down_expr(spec: Spec, service: Service) -> str:
     return f"max({' or '.join(parts)}) == 0"
 
 
+PROBES_BLIND = "ProbesBlind"
+PROBES_BLIND_FOR = 300
+
+
+def probes_blind_rule(spec: Spec) -> dict[str, Any]:
+    """A probe job's `up` is the blackbox exporter answering: when it does not, probe_success
+    is gone and a probe-based ServiceDown or availability SLO cannot fire."""
+    jobs = [p.name for p in spec.probes]
+    return {
+        "alert": PROBES_BLIND,
+        "expr": f"{promql.selector('up', promql.any_of('job', jobs))} == 0",
+        "for": format_duration(PROBES_BLIND_FOR),
+        "labels": {"severity": "warning", "category": "platform"},
+        "annotations": {
+            "summary": "Probe job {{ $labels.job }} cannot run: the blackbox exporter does not answer",
+            "description": "Without it there is no probe_success, so the services and SLOs that rely on "
+            "this probe cannot alert. Check the blackbox-exporter container.",
+        },
+    }
+
+
 def stack_rules(spec: Spec) -> str:
     groups: list[tuple[str | None, dict[str, Any]]] = []
     health: list[dict[str, Any]] = [
@@ -323,7 +346,7 @@ def stack_rules(spec: Spec) -> str:
                     "team": service.team,
                     # Users see an outage: the status page hears of it even though the
                     # service's SLO alerts are inhibited meanwhile.
-                    "impact": spec.routing.impact("outage"),
+                    **({"impact": spec.routing.impact("outage")} if service.status_page else {}),
                 },
                 "annotations": {
                     "summary": f"{service.name} is down: no target of job(s) {', '.join(service.jobs)} answers",
@@ -332,6 +355,8 @@ def stack_rules(spec: Spec) -> str:
                 },
             }
         )
+    if spec.probes:
+        health.append(probes_blind_rule(spec))
     groups.append(
         (
             "Stack health: the Watchdog (dead-man's switch) and one ServiceDown alert per service.",
@@ -379,16 +404,16 @@ def plain_alert_rule(spec: Spec, alert: Alert) -> dict[str, Any]:
     """A plain alert as a Prometheus (or Loki ruler) rule: the spec's expression with the
     labels routing and inhibition read, and annotations (the spec's templates run as written:
     the loader allowed only $value and $labels forms)."""
-    labels: dict[str, str] = {"severity": alert.severity, "category": alert.category}
+    service = next((s for s in spec.services if s.name == alert.service), None)
+    # The service's labels, then the alert's own (they win), then stackgen's (reserved names).
+    labels: dict[str, str] = {k: template_safe(v) for k, v in (*(service.labels if service else ()), *alert.labels)}
+    labels.update(severity=alert.severity, category=alert.category)
     if alert.service:
         labels["service"] = alert.service
     if alert.team:
         labels["team"] = alert.team
     if alert.impact:
         labels["impact"] = spec.routing.impact(alert.impact)
-    service = next((s for s in spec.services if s.name == alert.service), None)
-    for key, value in (*(service.labels if service else ()), *alert.labels):
-        labels.setdefault(key, template_safe(value))
     annotations = {"summary": alert.summary}
     if alert.description:
         annotations["description"] = alert.description
@@ -403,14 +428,17 @@ def plain_alert_rule(spec: Spec, alert: Alert) -> dict[str, Any]:
     return rule
 
 
+def chunked(items: list[T]) -> list[list[T]]:
+    """Rule groups of at most MAX_GROUP_RULES rules, in order."""
+    return [items[start : start + MAX_GROUP_RULES] for start in range(0, len(items), MAX_GROUP_RULES)]
+
+
 def plain_groups(spec: Spec, stem: str, alerts: list[Alert]) -> list[tuple[str | None, dict[str, Any]]]:
     """Groups of at most MAX_GROUP_RULES rules (Mimir's cap), in spec order."""
     groups: list[tuple[str | None, dict[str, Any]]] = []
-    for start in range(0, len(alerts), MAX_GROUP_RULES):
-        chunk = alerts[start : start + MAX_GROUP_RULES]
-        name = f"alerts:{stem.replace('/_alerts', '').lstrip('_')}" + (
-            f":{start // MAX_GROUP_RULES + 1}" if len(alerts) > MAX_GROUP_RULES else ""
-        )
+    chunks = chunked(alerts)
+    for number, chunk in enumerate(chunks, start=1):
+        name = f"alerts:{stem.replace('/_alerts', '').lstrip('_')}" + (f":{number}" if len(chunks) > 1 else "")
         note = "Plain alerts: " + ", ".join(a.name for a in chunk) + "."
         groups.append((note, {"name": name, "rules": [plain_alert_rule(spec, a) for a in chunk]}))
     return groups
