@@ -271,7 +271,7 @@ def test_docker_compose_up_smoke(tmp_path) -> None:  # type: ignore[no-untyped-d
     import os
 
     os.environ.update(env)
-    for name in {s for r in build_model(load_spec_text(DEFAULT_SPEC.read_text())).receivers for s in r.secret_files}:
+    for name in {use.file for use in build_model(load_spec_text(DEFAULT_SPEC.read_text())).secret_uses()}:
         (out / "secrets" / name).write_text("placeholder\n")
     try:
         result = CliRunner().invoke(app, ["up", "--out", str(out), "--timeout", "600"])

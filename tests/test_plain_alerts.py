@@ -261,3 +261,13 @@ def test_pack_files_are_valid_spec_alerts() -> None:
 def test_packs_directory_holds_exactly_the_known_packs() -> None:
     packs = Path(__file__).resolve().parent.parent / "stackgen/packs"
     assert sorted(p.stem for p in packs.glob("*.yaml")) == sorted(PACKS)
+
+
+def test_for_zero_and_cri_json_sources_are_accepted() -> None:
+    spec = spec_with(alerts=[{**ALERT, "for": "0s"}])
+    spec["logs"]["sources"] = [{"name": "pods", "type": "file", "paths": ["/var/log/pods/*/*/*.log"], "format": "cri"}]
+    files = render(spec)
+    rule = yaml.safe_load(files["prometheus/rules/api/_alerts.rules.yml"])["groups"][0]["rules"][0]
+    assert "for" not in rule  # fires at the first evaluation that finds it
+    stages = yaml.safe_load(files["promtail/promtail.yml"])["scrape_configs"][0]["pipeline_stages"]
+    assert [next(iter(s)) for s in stages[:3]] == ["cri", "json", "template"]

@@ -80,7 +80,7 @@ def spec_variant(target: str, agent: str, secrets_dir: Path | None) -> str:
 
 def secret_file_names(spec_text: str) -> list[str]:
     model = build_model(load_spec_text(spec_text))
-    return [*sorted({name for r in model.receivers for name in r.secret_files}), "grafana_admin_password"]
+    return [*sorted({use.file for use in model.secret_uses()}), "grafana_admin_password"]
 
 
 @pytest.mark.parametrize(("target", "agent"), [("docker", "promtail"), ("docker", "alloy"), ("host", "promtail")])

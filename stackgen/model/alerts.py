@@ -79,7 +79,7 @@ class AlertsBuilder(BuilderBase):
                     name=a["name"],
                     engine=engine,
                     expr=expr,
-                    for_=self.duration(a.get("for"), (*p, "for"), 0),
+                    for_=self.duration(a.get("for"), (*p, "for"), 0, allow_zero=True),
                     severity=a["severity"],
                     category=a.get("category", "platform"),
                     service=a.get("service"),

@@ -44,6 +44,9 @@ class LogsBuilder(BuilderBase):
             if s.get("service") and s["service"] not in services:
                 self.fail((*sp, "service"), f"service {s['service']!r} is not defined under services")
             fmt = s.get("format", default_format)
+            cri = bool(s.get("cri", False))
+            if fmt == "cri":  # CRI-wrapped JSON, the usual Kubernetes case
+                fmt, cri = "json", True
             if (fmt == "regex") != ("regex" in s):
                 self.fail(sp, "format: regex goes with a regex (named groups: level, ts), and only with it")
             if "regex" in s:
@@ -60,12 +63,13 @@ class LogsBuilder(BuilderBase):
                     s.get("service"),
                     pairs(s.get("labels")),
                     format=fmt,
-                    cri=bool(s.get("cri", False)),
+                    cri=cri,
                     regex=s.get("regex"),
                 )
             )
         if not raw.get("sources"):
-            sources = [LogSource("docker", "docker", (), None, (), format=default_format)]
+            cri = default_format == "cri"
+            sources = [LogSource("docker", "docker", (), None, (), format="json" if cri else default_format, cri=cri)]
         redaction_raw = raw.get("redaction", {"builtin": ["passwords", "tokens", "api_keys", "emails"]})
         patterns = []
         for i, pat in enumerate(redaction_raw.get("patterns", [])):

@@ -58,6 +58,8 @@ class RoutingBuilder(BuilderBase):
                     "needs routing.business_hours (weekdays, start, end)",
                 )
         names = tuple(s.severity for s in severities)
+        if "none" in names:
+            self.fail((*p, "severities", "none"), "'none' is the Watchdog's severity; pick another name")
         for builtin in BUILTIN_SEVERITIES:
             if builtin not in names:
                 self.fail((*p, "severities"), f"needs a route for {builtin!r}: stackgen's own alerts use it")
