@@ -75,23 +75,22 @@ def existing_paths(root: Path) -> list[str]:
     return sorted(out)
 
 
-def existing_files(root: Path) -> dict[str, bytes]:
-    return {rel: (root / rel).read_bytes() for rel in existing_paths(root)}
-
-
 def _kept(rel: str, generated: dict[str, str]) -> bool:
     return rel.startswith(KEPT) and rel not in generated
 
 
 def compare(files: dict[str, str], root: Path) -> Diff:
-    on_disk = existing_files(root)
+    """What differs between files and root. Reads only the files a render writes: never the
+    user's (secrets/ holds credentials), which are at most listed as extra."""
+    paths = existing_paths(root)
     diff = Diff(interrupted=(root / COMMIT).is_dir())
+    present = set(paths)
     for rel, text in files.items():
-        if rel not in on_disk:
+        if rel not in present:
             diff.missing.append(rel)
-        elif on_disk[rel] != text.encode():
+        elif not _holds(root / rel, text.encode()):
             diff.changed.append(rel)
-    diff.extra = [rel for rel in on_disk if rel not in files and not _kept(rel, files)]
+    diff.extra = [rel for rel in paths if rel not in files and not _kept(rel, files)]
     return diff
 
 

@@ -423,7 +423,7 @@ def valid_spec(draw: st.DrawFn) -> dict[str, Any]:
         "evaluation_interval": dur(evaluation),
     }
     if draw(st.booleans()):
-        stack["metrics_retention"] = draw(st.sampled_from(["15d", "30d", "1y"]))
+        stack["metrics_retention"] = draw(st.sampled_from(["30d", "35d", "1y"]))  # >= the longest period
     if draw(st.booleans()):
         stack["grafana_url"] = "https://grafana.example.com:3000"
     if draw(st.booleans()):

@@ -195,6 +195,16 @@ def test_services_without_slos_get_dashboards_log_alerts_and_service_down() -> N
         (lambda s: s["routing"]["severities"].pop("info"), "routing.severities", "missing required key 'info'"),
         (lambda s: s.update(alert_packs={"redis": {}}), "alert_packs.redis", "does not run: add exporters.redis"),
         (
+            lambda s: s["stack"].update(ports={"grafana": 9090}),
+            "stack.ports.grafana",
+            "port 9090 is also prometheus's",
+        ),
+        (
+            lambda s: s["stack"].update(metrics_retention="15d"),
+            "stack.metrics_retention",
+            "shorter than the 30d period of SLO api/availability",
+        ),
+        (
             lambda s: s.update(alerts=[{**LOGQL_ALERT, "logql": 'sum(rate({service="api"} |= "x"))'}]),
             "alerts[0].logql",
             r"rate\(\.\.\.\) needs a range",

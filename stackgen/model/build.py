@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 from importlib import resources
@@ -10,13 +11,14 @@ from typing import Any
 
 import yaml
 
+from stackgen.durations import format_duration
 from stackgen.errors import SpecError
 from stackgen.model.alerts import AlertsBuilder
 from stackgen.model.logs import LogsBuilder
 from stackgen.model.routing import RoutingBuilder
 from stackgen.model.scrape import ScrapeBuilder
 from stackgen.model.slos import SLOBuilder
-from stackgen.model.types import Alert, SecretUse, Service, Spec
+from stackgen.model.types import Alert, SecretUse, Service, Spec, Stack
 from stackgen.spec.loader import LoadedSpec
 
 # The Grafana admin password: read by Grafana only, named by stackgen (compose secret).
@@ -61,6 +63,7 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
             {j.name for j in jobs} | {p.name for p in probes},
             severities,
         )
+        stack = self.check_retention(stack, services, data["stack"])
         logs = self.build_logs(data.get("logs", {}), {s.name for s in services}, severities)
         alerts = self.build_all_alerts(data, services, severities, logs.stream_labels)
         spec = Spec(
@@ -131,6 +134,24 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
                     f"({use.purpose}) a file of its own (a secret is mounted only into the one component and "
                     "purpose it serves)",
                 )
+
+    def check_retention(self, stack: Stack, services: tuple[Service, ...], raw: dict[str, Any]) -> Stack:
+        """Every SLO reads its whole period of base series: Prometheus must keep that long.
+        Without metrics_retention the stack keeps 15d, or the longest period when longer."""
+        slos = [slo for service in services for slo in service.slos]
+        if not slos:
+            return stack
+        longest = max(slos, key=lambda slo: slo.period)
+        if "metrics_retention" not in raw:
+            return dataclasses.replace(stack, metrics_retention=max(stack.metrics_retention, longest.period))
+        if stack.metrics_retention < longest.period:
+            self.fail(
+                ("stack", "metrics_retention"),
+                f"{format_duration(stack.metrics_retention)} is shorter than the {format_duration(longest.period)} "
+                f"period of SLO {longest.service}/{longest.name}: its budget would be computed from the "
+                f"data kept; keep at least {format_duration(longest.period)}",
+            )
+        return stack
 
     def check_packs(self, spec: Spec, packs: dict[str, Any]) -> None:
         """A pack watches a component the stack runs; without it none of its alerts can fire

@@ -41,6 +41,14 @@ class ScrapeBuilder(BuilderBase):
             )
         # Every port on 127.0.0.1 unless the spec asks for more (slos.yaml opens Grafana).
         publish: dict[str, str] = dict(raw.get("publish", {}))
+        effective = {**COMPONENT_PORTS, **raw.get("ports", {})}
+        for component, port in sorted(raw.get("ports", {}).items()):
+            clash = sorted(c for c, q in effective.items() if q == port and c != component)
+            if clash:
+                self.fail(
+                    (*p, "ports", component),
+                    f"port {port} is also {', '.join(clash)}'s: two components cannot listen on one port",
+                )
         return Stack(
             name=raw["name"],
             target=raw.get("target", "docker"),

@@ -36,6 +36,14 @@ def md_text(value: Any) -> str:
     return re.sub(r"^(\d{1,9})([.)])", r"\1\\\2", text)
 
 
+def html_comment(value: Any) -> str:
+    """Text inside <!-- -->: no "--" (a spec file named "a-->b" must not end the comment)."""
+    text = str(value).replace("\n", " ")
+    while "--" in text:
+        text = text.replace("--", "- -")
+    return text
+
+
 def md_code(value: Any) -> str:
     """User text as a Markdown code span: one line, printed verbatim (no entity or markup)."""
     text = str(value).replace("\r", " ").replace("\n", " ")
@@ -56,6 +64,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["alloy"] = alloy_string
     env.filters["md"] = md_text
+    env.filters["html_comment"] = html_comment
     return env
 
 

@@ -173,7 +173,8 @@ def load_spec(path: Path) -> LoadedSpec:
     """Read and check a spec file; raises SpecError with every problem found."""
     name = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: --spec /dev/zero must not fill the memory
+            raw = handle.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise SpecError([Problem(name, 0, "", "file not found; pass --spec PATH or create slos.yaml")]) from None
     except OSError as err:
@@ -191,7 +192,7 @@ def load_spec_text(raw: bytes | str, name: str = "slos.yaml") -> LoadedSpec:
                     name,
                     0,
                     "",
-                    f"the spec is {size} bytes; the limit is {MAX_SPEC_BYTES} "
+                    f"the spec has more than {MAX_SPEC_BYTES} bytes; the limit is {MAX_SPEC_BYTES} "
                     "(split very large estates into several stacks)",
                 )
             ]
@@ -199,7 +200,11 @@ def load_spec_text(raw: bytes | str, name: str = "slos.yaml") -> LoadedSpec:
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as err:
-        raise SpecError([Problem(name, 0, "", f"not UTF-8 text (byte {err.start}); save it as UTF-8")]) from None
+        line = raw[: err.start].count(b"\n") + 1 if isinstance(raw, bytes) else 0
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1 if isinstance(raw, bytes) else 0
+        raise SpecError(
+            [Problem(name, line, "", f"not UTF-8 text (column {column}, byte {err.start}); save it as UTF-8")]
+        ) from None
 
     _prescan(text, name)
     loader = _LOADER(text)
