@@ -222,6 +222,13 @@ def test_services_without_slos_get_dashboards_log_alerts_and_service_down() -> N
         (lambda s: s["services"][0]["slos"][1].update(objective=0.995), "objective", "objectives are percent"),
         (
             lambda s: s["services"][0]["slos"][1].update(
+                sli={"events": {"bad": "sum(rate(x_errors[{{.window}}]))", "total": "sum(rate(x[{{window}}]))"}}
+            ),
+            "sli.events.bad",
+            r"Sloth's \{\{\.window\}\} is written \{\{window\}\}",
+        ),
+        (
+            lambda s: s["services"][0]["slos"][1].update(
                 alerting={"tiers": [{"severity": "page", "long_window": "45m", "burn_rate": 2}]}
             ),
             "alerting.tiers[0]",

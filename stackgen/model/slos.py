@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -252,6 +253,9 @@ class SLOBuilder(BuilderBase):
         return SLI("raw", error_ratio=query)
 
     def check_query(self, expr: str, path: Path_) -> None:
+        if re.search(r"\{\{\s*\.window\s*\}\}", expr):
+            self.fail(path, "Sloth's {{.window}} is written {{window}} here (no dot)")
+            return
         text = expr.replace(promql.WINDOW_PLACEHOLDER, "5m")
         err = promql.parse_error(text)
         if err:
