@@ -5,7 +5,8 @@ Nothing here knows YAML; renderers only ever see these types. One builder per sp
 """
 
 from stackgen.model.build import GRAFANA_PASSWORD_SECRET, PACKS, build_model
-from stackgen.model.logs import BUILTIN_REDACTIONS, re2_incompatibility
+from stackgen.model.redaction import BUILTINS as REDACTION_BUILTINS
+from stackgen.model.redaction import re2_incompatibility
 from stackgen.model.scrape import EXPORTER_COMPONENTS, PROBE_MODULES, STACK_JOB_NAMES
 from stackgen.model.slos import RESERVED_LABELS
 from stackgen.model.types import (
@@ -41,13 +42,13 @@ from stackgen.model.types import (
 __all__ = [
     "AGENT_LABELS",
     "BUILTIN_CATEGORIES",
-    "BUILTIN_REDACTIONS",
     "BUILTIN_SEVERITIES",
     "EXPORTER_COMPONENTS",
     "GRAFANA_PASSWORD_SECRET",
     "IMPACTS",
     "PACKS",
     "PROBE_MODULES",
+    "REDACTION_BUILTINS",
     "RESERVED_LABELS",
     "SLI",
     "SLO",

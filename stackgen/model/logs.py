@@ -7,6 +7,7 @@ from typing import Any
 
 from stackgen import logql, promql
 from stackgen.model.base import BuilderBase, Path_, pairs
+from stackgen.model.redaction import builtin_names, builtin_patterns, re2_incompatibility
 from stackgen.model.types import LogAlert, Logs, LogSource, RedactionPattern, stream_labels
 
 
@@ -50,7 +51,7 @@ class LogsBuilder(BuilderBase):
             if (fmt == "regex") != ("regex" in s):
                 self.fail(sp, "format: regex goes with a regex (named groups: level, ts), and only with it")
             if "regex" in s:
-                err = re2_incompatibility(s["regex"])
+                err = re2_incompatibility(s["regex"], need_group=False)
                 if err:
                     self.fail((*sp, "regex"), err)
                 elif not re.search(r"\(\?P<(level|ts)>", s["regex"]):
@@ -70,7 +71,7 @@ class LogsBuilder(BuilderBase):
         if not raw.get("sources"):
             cri = default_format == "cri"
             sources = [LogSource("docker", "docker", (), None, (), format="json" if cri else default_format, cri=cri)]
-        redaction_raw = raw.get("redaction", {"builtin": ["passwords", "tokens", "api_keys", "emails"]})
+        redaction_raw = raw.get("redaction", {})
         patterns = []
         for i, pat in enumerate(redaction_raw.get("patterns", [])):
             err = re2_incompatibility(pat["regex"])
@@ -84,7 +85,7 @@ class LogsBuilder(BuilderBase):
                     "'{{' and '}}' are not allowed: the log agents run replace as a Go template",
                 )
             patterns.append(RedactionPattern(pat["name"], pat["regex"], pat.get("replace", "<redacted>")))
-        builtin = tuple(redaction_raw.get("builtin", []))
+        builtin = builtin_names(redaction_raw.get("builtin"))
         alerts_raw = raw.get("alerts", {})
         for key in ("error_rate", "auth_failures", "panics", "db_errors"):
             if "for" in alerts_raw.get(key, {}):  # the Loki renderer parses it: check it here
@@ -126,60 +127,8 @@ class LogsBuilder(BuilderBase):
             ingestion=pairs(raw.get("ingestion")),
             sources=tuple(sources),
             pipeline=pairs(raw.get("pipeline")),
-            redaction=tuple(builtin_redactions(builtin)) + tuple(patterns),
+            redaction=tuple(builtin_patterns(builtin)) + tuple(patterns),
+            redaction_builtins=builtin,
             builtin_alerts=builtin_alerts,
             custom_alerts=tuple(custom),
         )
-
-
-def re2_incompatibility(pattern: str) -> str | None:
-    """Reject regexes Go's RE2 (Promtail, Alloy) cannot run, with the reason."""
-    if re.search(r"\(\?[=!]|\(\?<[=!]", pattern):
-        return "lookahead/lookbehind is not supported by RE2 (Promtail and Alloy are Go); rewrite without it"
-    if re.search(r"\\[1-9]", pattern):
-        return "backreferences are not supported by RE2; rewrite without them"
-    try:
-        compiled = re.compile(pattern)
-    except re.error as err:
-        return f"regex does not compile: {err}"
-    if compiled.groups == 0:
-        return "needs a capture group: the replace stage replaces what the group captures"
-    return None
-
-
-# Built-in PII redactions. Each regex captures exactly the secret part; the log agent
-# replaces the captured text. RE2 syntax (checked with google-re2 in tests).
-BUILTIN_REDACTIONS: dict[str, tuple[RedactionPattern, ...]] = {
-    "passwords": (
-        RedactionPattern(
-            "passwords",
-            r'(?i)(?:password|passwd|pwd)["\']?\s*[:=]\s*["\']?([^\s"\'&,;}]+)',
-            "<redacted>",
-        ),
-    ),
-    "tokens": (
-        RedactionPattern("bearer-tokens", r"(?i)bearer\s+([A-Za-z0-9._~+/=-]{8,})", "<redacted>"),
-        RedactionPattern(
-            "tokens",
-            r'(?i)(?:token|secret|session)["\']?\s*[:=]\s*["\']?([^\s"\'&,;}]+)',
-            "<redacted>",
-        ),
-    ),
-    "api_keys": (
-        RedactionPattern(
-            "api-keys",
-            r'(?i)(?:api[_-]?key|apikey|access[_-]?key)["\']?\s*[:=]\s*["\']?([^\s"\'&,;}]+)',
-            "<redacted>",
-        ),
-    ),
-    "emails": (RedactionPattern("emails", r"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})", "<email>"),),
-    # Card numbers as written: 16 digits, or groups of four; not any long number (ms timestamps).
-    "credit_cards": (RedactionPattern("credit-cards", r"\b((?:[0-9]{4}[ -]){3}[0-9]{1,7}|[0-9]{16})\b", "<card>"),),
-}
-
-
-def builtin_redactions(names: tuple[str, ...]) -> list[RedactionPattern]:
-    out: list[RedactionPattern] = []
-    for name in names:
-        out.extend(BUILTIN_REDACTIONS[name])
-    return out

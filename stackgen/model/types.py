@@ -290,6 +290,7 @@ class Logs:
     redaction: tuple[RedactionPattern, ...]
     builtin_alerts: tuple[tuple[str, Pairs], ...]
     custom_alerts: tuple[LogAlert, ...]
+    redaction_builtins: tuple[str, ...] = ()  # names switched on, in stackgen's order
 
     @property
     def stream_labels(self) -> set[str]:

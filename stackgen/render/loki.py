@@ -15,7 +15,8 @@ LOKI_CONFIG = "loki/loki.yml"
 # auth_enabled: false makes Loki single-tenant with the tenant id "fake"; the ruler reads
 # rule files from <rules_directory>/<tenant>/.
 TENANT = "fake"
-LOKI_RULES = f"loki/rules/{TENANT}/logs.rules.yml"
+RULES_DIR = "loki/rules"
+LOKI_RULES = f"{RULES_DIR}/{TENANT}/logs.rules.yml"
 
 # Built-in log alerts, one per service: (alert name, LogQL pipeline after the stream
 # selector, what it counts, default per-second threshold, severity, category). Regexes are
@@ -55,7 +56,10 @@ ERROR_LEVELS = "(?i)(error|err|fatal|critical|crit|panic|emerg|alert)"
 def paths(spec: Spec) -> dict[str, str]:
     if spec.stack.target == "docker":
         return {"prefix": "/loki", "rules": "/etc/loki/rules"}
-    return {"prefix": f"{spec.stack.data_dir}/loki", "rules": f"{spec.stack.data_dir}/loki-rules"}
+    # The host profile reads the rules where stackgen rendered them: relative to Loki's
+    # working directory, which is output/ (the systemd unit's WorkingDirectory=), so log
+    # alerts load right after `stackgen render` with no copy step.
+    return {"prefix": f"{spec.stack.data_dir}/loki", "rules": RULES_DIR}
 
 
 def storage_sections(spec: Spec) -> dict[str, Any]:
@@ -171,10 +175,18 @@ def config(spec: Spec) -> str:
             {"limits_config": limits(spec)},
         ),
         (
-            "Ruler: LogQL alert rules from rules/fake/, alerts to Alertmanager like metric alerts.",
+            "Ruler: LogQL alert rules from rules/fake/, alerts to Alertmanager like metric alerts; "
+            "each alert links to Grafana Explore on the Loki datasource."
+            + (
+                " Run Loki with output/ as its working directory: the rules path is relative."
+                if spec.stack.target == "host"
+                else ""
+            ),
             {
                 "ruler": {
                     "alertmanager_url": f"http://{cv.address(spec.stack, 'alertmanager')}",
+                    "external_url": spec.stack.grafana_url,
+                    "datasource_uid": cv.DS_LOKI,
                     "enable_alertmanager_v2": True,
                     "enable_api": True,
                     "storage": {"type": "local", "local": {"directory": p["rules"]}},

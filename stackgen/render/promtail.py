@@ -38,9 +38,17 @@ TEXT_LEVEL = (
 # Lower-case the level whatever the source wrote (ERROR, Error, error), so {level="debug"}
 # and the error-level regexes match every spelling; no level, no label.
 LOWER_LEVEL = "{{ if .Value }}{{ ToLower .Value }}{{ end }}"
+# The keys loggers write the level under: zap, logrus, slog, log15 (lvl), GCP and OTel
+# (severity), Python's json logger (levelname), .NET and Java (capitalised).
+JSON_LEVEL_KEYS = "level || lvl || severity || levelname || Level || Severity"
+# logfmt takes one key per extracted value: the alternatives land beside `level`, and the
+# template takes the first that is set, lower-cased.
+LOGFMT_LEVEL_KEYS = {"level": "level", "level_lvl": "lvl", "level_severity": "severity"}
+LOGFMT_LEVEL = "{{ with or .level .level_lvl .level_severity }}{{ ToLower . }}{{ end }}"
 FORMAT_NOTES = {
-    "json": "JSON lines: level from the level (or severity) field, timestamp from the line",
-    "logfmt": "logfmt lines (key=value): level and timestamp from their keys",
+    "json": "JSON lines: level from the first of level, lvl, severity, levelname (any of them "
+    "capitalised), timestamp from the line",
+    "logfmt": "logfmt lines (key=value): level from level, lvl or severity, timestamp from its key",
     "text": "plain text: the level is a level word among the first tokens",
     "regex": "lines parsed by the source's regex: named groups level and ts",
 }
@@ -53,17 +61,21 @@ def parse_stages(spec: Spec, source: LogSource) -> list[tuple[str, dict[str, Any
     stages: list[tuple[str, dict[str, Any]]] = []
     if source.cri:
         stages.append(("cri", {}))  # time, stream, flags, content: the rest runs on content
+    own_level_field = f["level_field"] != "level"  # the spec named one: only that one
+    lower = LOWER_LEVEL
     if source.format == "json":
-        level = f["level_field"] if f["level_field"] != "level" else "level || severity"
+        level = f["level_field"] if own_level_field else JSON_LEVEL_KEYS
         stages.append(("json", {"expressions": {"level": level, "ts": f["timestamp_field"]}}))
     elif source.format == "logfmt":
-        stages.append(("logfmt", {"mapping": {"level": f["level_field"], "ts": f["timestamp_field"]}}))
+        mapping = {"level": f["level_field"]} if own_level_field else dict(LOGFMT_LEVEL_KEYS)
+        stages.append(("logfmt", {"mapping": {**mapping, "ts": f["timestamp_field"]}}))
+        lower = LOWER_LEVEL if own_level_field else LOGFMT_LEVEL
     elif source.format == "text":
         stages.append(("regex", {"expression": TEXT_LEVEL}))
     else:
         assert source.regex is not None
         stages.append(("regex", {"expression": source.regex}))
-    stages.append(("template", {"source": "level", "template": LOWER_LEVEL}))
+    stages.append(("template", {"source": "level", "template": lower}))
     return stages
 
 
