@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import re2  # type: ignore[import-not-found]
+import re2
 
 from stackgen.model.types import RedactionPattern
 
