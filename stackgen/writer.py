@@ -83,7 +83,8 @@ def compare(files: dict[str, str], root: Path) -> Diff:
     """What differs between files and root. Reads only the files a render writes: never the
     user's (secrets/ holds credentials), which are at most listed as extra."""
     paths = existing_paths(root)
-    diff = Diff(interrupted=(root / COMMIT).is_dir())
+    commit = root / COMMIT
+    diff = Diff(interrupted=commit.is_dir() and not commit.is_symlink())
     present = set(paths)
     for rel, text in files.items():
         if rel not in present:
@@ -105,16 +106,21 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
         raise UsageError(f"{root} exists and is not a directory; choose another --out")
     root.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        _recover(root)  # first: an empty --out holds nothing but a cut-off render's leftovers
-        marker = root / MARKER
-        if root.is_dir() and any(p.name not in _PENDING for p in root.iterdir()) and not marker.exists():
-            raise UsageError(
-                f"{root} is not empty and was not written by stackgen (no {MARKER}); "
-                "refusing to write into it: pick an empty or new --out directory"
-            )
-        if marker.exists() and (marker.is_symlink() or not marker.is_file()):
-            raise UsageError(f"{marker} is not a plain file: restore it from version control")
+        _check_owned(root)  # before any recovery: never act on a stranger's directory
+        _recover(root)  # an empty --out may hold nothing but a cut-off render's leftovers
         return _write_locked(files, root)
+
+
+def _check_owned(root: Path) -> None:
+    """root is new, empty but for a render in progress, or carries stackgen's plain marker."""
+    marker = root / MARKER
+    if marker.is_symlink() or (marker.exists() and not marker.is_file()):
+        raise UsageError(f"{marker} is not a plain file: restore it from version control")
+    if root.is_dir() and any(p.name not in _PENDING for p in root.iterdir()) and not marker.exists():
+        raise UsageError(
+            f"{root} is not empty and was not written by stackgen (no {MARKER}); "
+            "refusing to write into it: pick an empty or new --out directory"
+        )
 
 
 def _write_locked(files: dict[str, str], root: Path) -> list[str]:
@@ -423,14 +429,70 @@ def recover(root: Path) -> None:
 
 
 def _recover(root: Path) -> None:
+    """Finish or drop what a cut-off render left, acting only on state stackgen itself wrote:
+    a real directory (never a symlink), holding only plain files and directories, and for a
+    commit, only the files its own staged marker lists. Anything else is refused, untouched."""
     # Exactly this output's leftovers: ".stackgen-new-*-out" would also match "prod-out"'s.
     ours = re.compile(rf"\.stackgen-new-[a-z0-9_]+-{re.escape(root.name)}")
     for stale in sorted(p for p in root.parent.glob(".stackgen-new-*") if ours.fullmatch(p.name)):
-        shutil.rmtree(stale, ignore_errors=True)
-    if (root / COMMIT).is_dir():
+        if _plain_tree(stale) is None and stale.lstat().st_uid == os.geteuid():
+            shutil.rmtree(stale, ignore_errors=True)
+    if _own_commit(root):
         _roll_forward(root)
-    if (root / STAGING).exists():
-        shutil.rmtree(root / STAGING)
+    staging = root / STAGING
+    if staging.is_symlink() or staging.exists():
+        problem = _plain_tree(staging)
+        if problem:
+            raise _foreign(root, problem)
+        shutil.rmtree(staging)
+
+
+def _plain_tree(folder: Path) -> str | None:
+    """None when folder is a real directory holding only plain files and directories (so
+    removing or moving its contents cannot reach outside it); else what is wrong."""
+    try:
+        if not stat.S_ISDIR(folder.lstat().st_mode):
+            return f"{folder} is a symlink or a file, not a directory stackgen made"
+    except FileNotFoundError:
+        return f"{folder} is missing"
+    for dirpath, dirnames, filenames in os.walk(folder):  # never follows a symlinked directory
+        for name in dirnames + filenames:
+            mode = os.lstat(os.path.join(dirpath, name)).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                return f"{os.path.join(dirpath, name)} is a symlink or a special file"
+    return None
+
+
+def _own_commit(root: Path) -> bool:
+    """Whether root holds a committed render of stackgen's to finish. Raises when something
+    else sits at that path: a symlink (moving "its" files in would pull another directory's
+    files into the output), links inside it, or files its staged marker does not list. The
+    marker moves out last, so a commit without one holds directories only."""
+    commit = root / COMMIT
+    if not (commit.is_symlink() or commit.exists()):
+        return False
+    problem = _plain_tree(commit)
+    if problem:
+        raise _foreign(root, problem)
+    staged = {p.relative_to(commit).as_posix() for p in commit.rglob("*") if p.is_file()}
+    marker = commit / MARKER
+    listed: set[str] = set()
+    if MARKER in staged:
+        text = marker.read_text(errors="replace")
+        if not text.startswith(MARKER_HEAD):
+            raise _foreign(root, f"{marker} is not a marker stackgen wrote")
+        listed = {line for line in text.splitlines() if _inside(line)}
+    strangers = sorted(staged - listed - {MARKER, REMOVALS})
+    if strangers or (REMOVALS in staged and MARKER not in staged):
+        raise _foreign(root, f"{commit} holds files its marker does not list ({', '.join(strangers[:3]) or REMOVALS})")
+    return True
+
+
+def _foreign(root: Path, problem: str) -> UsageError:
+    return UsageError(
+        f"{problem}. stackgen only finishes renders it left itself and has touched nothing: "
+        f"remove {root / COMMIT} and {root / STAGING} if you did not put them there, then render again"
+    )
 
 
 def _flush(path: Path, within: Iterable[Path] | None = None) -> None:

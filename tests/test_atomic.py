@@ -491,6 +491,7 @@ def test_an_interrupted_commit_is_reported_by_check_and_finished_by_render(tmp_p
     readme = files["README.md"] + "more\n"
     (out / COMMIT).mkdir()
     (out / COMMIT / "README.md").write_text(readme)  # as a render killed right after its commit leaves it
+    (out / COMMIT / MARKER).write_text((out / MARKER).read_text())  # with its staged marker, moved in last
     args = [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out", str(out)]
     proc = subprocess.run([*args, "--check"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "interrupted" in proc.stderr
