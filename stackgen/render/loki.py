@@ -67,6 +67,8 @@ def storage_sections(spec: Spec) -> dict[str, Any]:
     p = paths(spec)
     common: dict[str, Any] = {
         "path_prefix": p["prefix"],
+        # The ring advertises this address to the querier: the loopback gRPC listener's.
+        "instance_addr": "127.0.0.1",
         "replication_factor": 1,
         "ring": {"kvstore": {"store": "inmemory"}},
     }
@@ -127,11 +129,13 @@ def config(spec: Spec) -> str:
             {"auth_enabled": False},
         ),
         (
-            "HTTP and gRPC listeners.",
+            "HTTP and gRPC listeners (gRPC on loopback: only Loki itself talks to it).",
             {
                 "server": {
                     "http_listen_address": "0.0.0.0" if spec.stack.target == "docker" else "127.0.0.1",
                     "http_listen_port": port,
+                    # gRPC only joins Loki's own components (one binary): loopback, on every target.
+                    "grpc_listen_address": "127.0.0.1",
                     "grpc_listen_port": 9096,
                     "log_level": "info",
                 }

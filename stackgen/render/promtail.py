@@ -146,7 +146,14 @@ def render(spec: Spec) -> dict[str, str]:
     sections: list[tuple[str | None, dict[str, Any]]] = [
         (
             "Promtail's own HTTP port (metrics, readiness).",
-            {"server": {"http_listen_port": port, "grpc_listen_port": 0}},
+            {
+                "server": {
+                    "http_listen_address": "0.0.0.0" if docker else "127.0.0.1",
+                    "http_listen_port": port,
+                    "grpc_listen_address": "127.0.0.1",  # unused; 0 picks a free port
+                    "grpc_listen_port": 0,
+                }
+            },
         ),
         ("Read offsets survive restarts here.", {"positions": {"filename": positions}}),
         (
