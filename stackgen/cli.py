@@ -61,9 +61,19 @@ def _fail(err: Exception) -> typer.Exit:
 
 
 def _render(spec_path: Path, target: str | None) -> dict[str, str]:
-    from stackgen.pipeline import render_spec
+    from stackgen.pipeline import load_model
+    from stackgen.render import render_all
 
-    return render_spec(spec_path, target)
+    model = load_model(spec_path, target)
+    for slo in model.slos:
+        if slo.sli.kind == "latency" and not slo.sli.threshold_checked:
+            typer.echo(
+                f"  note: {slo.service}/{slo.name}: threshold {slo.sli.threshold}s is unchecked (no `buckets` in "
+                "the spec); if it is no bucket boundary every request counts as slow: "
+                "run `stackgen check --prometheus URL` against a Prometheus that scrapes it",
+                err=True,
+            )
+    return render_all(model)
 
 
 @app.command()
@@ -129,6 +139,38 @@ def validate(
         failed += result.status != "ok"
     typer.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    prometheus: Annotated[
+        str,
+        typer.Option("--prometheus", help="URL of a running Prometheus, e.g. http://127.0.0.1:9090 (read-only API)."),
+    ],
+    spec: SpecOption = Path("slos.yaml"),
+    bearer_token_file: Annotated[
+        Path | None,
+        typer.Option("--bearer-token-file", help="A file holding a bearer token for that Prometheus."),
+    ] = None,
+) -> None:
+    """Ask a running Prometheus whether each SLI will measure anything: selectors match series,
+    bad selectors ever existed, latency thresholds are bucket boundaries, every scrape job has
+    targets up, retention covers each SLO period. Exit 1 on any FAIL."""
+    from stackgen.errors import StackgenError
+    from stackgen.live import LiveCheck, PrometheusAPI, failed, table
+    from stackgen.pipeline import load_model
+
+    try:
+        model = load_model(spec, None)
+        findings = LiveCheck(model, PrometheusAPI(prometheus, bearer_token_file)).run()
+    except StackgenError as err:
+        raise _fail(err) from None
+    typer.echo(table(findings))
+    bad = failed(findings)
+    warned = sum(f.status == "warn" for f in findings)
+    typer.echo(f"{len(findings) - bad - warned} ok, {warned} warn, {bad} failed")
+    if bad:
         raise typer.Exit(1)
 
 

@@ -221,6 +221,11 @@ def test_services_without_slos_get_dashboards_log_alerts_and_service_down() -> N
         ),
         (lambda s: s["services"][0]["slos"][1].update(objective=0.995), "objective", "objectives are percent"),
         (
+            lambda s: s["services"][0]["slos"][2]["sli"]["latency"].update(threshold=100, buckets=[100]),
+            "sli.latency.threshold",
+            r"thresholds are in seconds, did you mean 0\.1 \(100 ms\)\?",
+        ),
+        (
             lambda s: s["services"][0]["slos"][1].update(
                 sli={"events": {"bad": "sum(rate(x_errors[{{.window}}]))", "total": "sum(rate(x[{{window}}]))"}}
             ),
@@ -288,3 +293,21 @@ def test_for_zero_and_cri_json_sources_are_accepted() -> None:
     assert "for" not in rule  # fires at the first evaluation that finds it
     stages = yaml.safe_load(files["promtail/promtail.yml"])["scrape_configs"][0]["pipeline_stages"]
     assert [next(iter(s)) for s in stages[:3]] == ["cri", "json", "template"]
+
+
+def test_a_latency_threshold_without_buckets_is_flagged_in_render_and_runbook(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    spec = yaml.safe_load(DEFAULT_SPEC.read_text())
+    del spec["services"][0]["slos"][2]["sli"]["latency"]["buckets"]
+    path = tmp_path / "slos.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    args = [sys.executable, "-m", "stackgen", "render", "--spec", str(path), "--out", str(tmp_path / "out")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if "is unchecked" in line]
+    assert len(notes) == 1 and "api/latency-list" in notes[0] and "stackgen check --prometheus" in notes[0]
+    runbook = (tmp_path / "out/runbooks/api/latency-list.md").read_text()
+    assert "`stackgen check --prometheus URL` does" in runbook
+    assert "stackgen check" not in (tmp_path / "out/runbooks/api/latency-detail.md").read_text()

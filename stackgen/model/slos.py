@@ -223,6 +223,14 @@ class SLOBuilder(BuilderBase):
             if err:
                 self.fail((*bp, "selector"), f"does not parse: {err}")
             threshold = slo_math.dec(body["threshold"])
+            if threshold > 60:
+                # Histograms are in seconds (Prometheus' base unit); 100 is almost always 100 ms,
+                # and would make every request good.
+                self.fail(
+                    (*bp, "threshold"),
+                    f"{threshold} seconds is longer than a minute: thresholds are in seconds, "
+                    f"did you mean {format(threshold / 1000, 'f')} ({threshold} ms)?",
+                )
             buckets = [slo_math.dec(b) for b in body.get("buckets", [])]
             if buckets and threshold not in buckets:
                 self.fail(
@@ -236,6 +244,7 @@ class SLOBuilder(BuilderBase):
                 selector=selector,
                 threshold=threshold,
                 native=bool(body.get("native", False)),
+                threshold_checked=bool(buckets) or bool(body.get("native", False)),
             )
         if kind == "availability":
             selector = body.get("selector", "")

@@ -60,6 +60,7 @@ class SLI:
     native: bool = False
     metric: str | None = None  # availability: up | probe_success
     error_ratio: str | None = None  # raw
+    threshold_checked: bool = False  # latency: the spec listed the buckets and the threshold is one
 
 
 @dataclass(frozen=True)

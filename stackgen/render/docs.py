@@ -35,7 +35,13 @@ EXPORTER_SECRET_MEANING = {
 def sli_text(slo: SLO) -> str:
     sli = slo.sli
     if sli.kind == "latency":
-        return f"share of requests slower than {sli.threshold}s ({md_code(f'{sli.histogram}{sli.selector}')})"
+        what = f"share of requests slower than {sli.threshold}s ({md_code(f'{sli.histogram}{sli.selector}')})"
+        if not sli.threshold_checked:
+            what += (
+                "; the spec lists no `buckets`, so nothing checked that the threshold is one of the"
+                " histogram's `le` boundaries: `stackgen check --prometheus URL` does"
+            )
+        return what
     if sli.kind == "availability":
         return f"share of failed {sli.metric} samples ({md_code(f'{sli.metric}{sli.selector}')})"
     if sli.kind == "raw":
