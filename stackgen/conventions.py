@@ -75,6 +75,12 @@ def port_of(stack: Stack, component: str) -> int:
     return dict(stack.ports).get(component, COMPONENTS[component])
 
 
+def external_url(stack: Stack, component: str) -> str:
+    """The URL users open for this component (its --web.external-url): the links in alerts
+    and notifications point there, never at a container hostname."""
+    return dict(stack.external_urls).get(component, f"http://localhost:{port_of(stack, component)}")
+
+
 # Rules: one directory per service, one file per SLO (recordings and alerts), plus one
 # file of dashboard series per SLO. Small files keep promtool unit tests fast: a test
 # loads only the SLO it tests.

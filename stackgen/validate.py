@@ -174,7 +174,9 @@ def compose_result(out: Path) -> Result:
         import jsonschema
         from check_jsonschema.builtin_schemas import get_builtin_schema  # type: ignore[import-untyped]
     except ImportError:
-        return Result(name, "missing", "check-jsonschema is not installed (it is a dependency of stackgen: reinstall it)")
+        return Result(
+            name, "missing", "check-jsonschema is not installed (it is a dependency of stackgen: reinstall it)"
+        )
     schema = get_builtin_schema("vendor.compose-spec")
     data = yaml.safe_load((out / "docker-compose.yml").read_text())
     errors = sorted(

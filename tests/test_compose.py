@@ -278,3 +278,15 @@ def test_docker_compose_up_smoke(tmp_path) -> None:  # type: ignore[no-untyped-d
         assert result.exit_code == 0, result.output
     finally:
         CliRunner().invoke(app, ["down", "--out", str(out)])
+
+
+def test_prometheus_and_alertmanager_links_point_where_users_open_them() -> None:
+    """--web.external-url: notifications and alert links must not name a container hostname."""
+    spec = yaml.safe_load(DEFAULT_SPEC.read_text())
+    compose = yaml.safe_load(render_all(build_model(load_spec_text(yaml.safe_dump(spec))))["docker-compose.yml"])
+    assert "--web.external-url=http://localhost:9093" in compose["services"]["alertmanager"]["command"]
+    assert "--web.external-url=http://localhost:9090" in compose["services"]["prometheus"]["command"]
+    spec["stack"].update(alertmanager_url="https://alerts.example.com/", prometheus_url="https://prom.example.com")
+    compose = yaml.safe_load(render_all(build_model(load_spec_text(yaml.safe_dump(spec))))["docker-compose.yml"])
+    assert "--web.external-url=https://alerts.example.com" in compose["services"]["alertmanager"]["command"]
+    assert "--web.external-url=https://prom.example.com" in compose["services"]["prometheus"]["command"]

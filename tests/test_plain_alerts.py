@@ -221,6 +221,13 @@ def test_services_without_slos_get_dashboards_log_alerts_and_service_down() -> N
         ),
         (lambda s: s["services"][0]["slos"][1].update(objective=0.995), "objective", "objectives are percent"),
         (
+            lambda s: next(r for r in s["receivers"] if r["name"] == "slack-search").update(
+                api_url_file="slack_alerts_webhook_url"
+            ),
+            "api_url_file",
+            r"also serves receiver slack-alerts \(#alerts\).*give #team-search its own webhook file",
+        ),
+        (
             lambda s: s["services"][0]["slos"][2]["sli"]["latency"].update(threshold=100, buckets=[100]),
             "sli.latency.threshold",
             r"thresholds are in seconds, did you mean 0\.1 \(100 ms\)\?",

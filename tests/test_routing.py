@@ -225,13 +225,13 @@ def test_receivers_read_secrets_from_files(default_files: dict[str, str]) -> Non
     assert (
         receivers["pagerduty-oncall"]["pagerduty_configs"][0]["routing_key_file"] == "/run/secrets/pagerduty_oncall_key"
     )
-    assert receivers["slack-alerts"]["slack_configs"][0]["api_url_file"] == "/run/secrets/slack_webhook_url"
+    assert receivers["slack-alerts"]["slack_configs"][0]["api_url_file"] == "/run/secrets/slack_alerts_webhook_url"
     assert (
         receivers["statuspage"]["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"]
         == "/run/secrets/statuspage_token"
     )
     secrets_doc = default_files["secrets/README.md"]
-    for name in ("pagerduty_oncall_key", "slack_webhook_url", "smtp_password", "statuspage_token"):
+    for name in ("pagerduty_oncall_key", "slack_alerts_webhook_url", "smtp_password", "statuspage_token"):
         assert f"`{name}`" in secrets_doc
 
 

@@ -33,6 +33,21 @@ class RoutingBuilder(BuilderBase):
             if item["type"] == "email" and isinstance(settings.get("to"), list):
                 settings["to"] = ", ".join(settings["to"])  # Alertmanager: one field, comma-separated
             out.append(Receiver(item["name"], item["type"], item.get("description", ""), pairs(settings)))
+        # A Slack incoming webhook is bound to the one channel it was created for: Slack ignores
+        # `channel`, so receivers of different channels sharing one would all post to the same.
+        first_channel: dict[str, tuple[str, str]] = {}
+        for i, item in enumerate(raw):
+            if item["type"] != "slack" or "api_url_file" not in item:
+                continue
+            channel = str(item.get("channel", ""))
+            seen = first_channel.setdefault(item["api_url_file"], (item["name"], channel))
+            if seen[1] != channel:
+                self.fail(
+                    ("receivers", i, "api_url_file"),
+                    f"the Slack webhook in {item['api_url_file']!r} also serves receiver {seen[0]} ({seen[1]}), "
+                    f"but a Slack incoming webhook posts to the one channel it was made for: give {channel} "
+                    "its own webhook file",
+                )
         return tuple(out)
 
     def build_routing(self, raw: dict[str, Any], known: set[str], receivers: tuple[Receiver, ...]) -> Routing:

@@ -62,6 +62,11 @@ class ScrapeBuilder(BuilderBase):
             ports=pairs(raw.get("ports")),
             secrets_dir=raw.get("secrets_dir", "/etc/stackgen/secrets"),
             data_dir=raw.get("data_dir", "/var/lib/stackgen"),
+            external_urls=tuple(
+                (component, raw[f"{component}_url"].rstrip("/"))
+                for component in ("prometheus", "alertmanager")
+                if raw.get(f"{component}_url")
+            ),
         )
 
     def check_interval(self, interval: int | None, path: Path_, stack: Stack) -> None:

@@ -371,6 +371,7 @@ class Stack:
     ports: tuple[tuple[str, int], ...]
     secrets_dir: str
     data_dir: str
+    external_urls: tuple[tuple[str, str], ...] = ()  # component -> URL users open (prometheus, alertmanager)
 
     @property
     def base_window(self) -> int:

@@ -133,7 +133,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         "--config.file=/etc/prometheus/prometheus.yml",
         "--storage.tsdb.path=/prometheus",
         f"--storage.tsdb.retention.time={format_duration(stack.metrics_retention)}",
-        f"--web.external-url=http://localhost:{cv.port_of(stack, 'prometheus')}",
+        f"--web.external-url={cv.external_url(stack, 'prometheus')}",
     ]
     if stack.lifecycle_api:
         command.append("--web.enable-lifecycle")
@@ -155,6 +155,8 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         command=[
             "--config.file=/etc/alertmanager/alertmanager.yml",
             "--storage.path=/alertmanager",
+            # Every notification links back here ("silence", "view in Alertmanager").
+            f"--web.external-url={cv.external_url(stack, 'alertmanager')}",
         ],
         user="65534:65534",
         volumes=["./alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
