@@ -44,6 +44,14 @@ _PENDING = (STAGING, COMMIT)
 
 
 @dataclass
+class Written:
+    """What a write_tree call changed: file paths written (new or changed) and removed."""
+
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Diff:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -95,7 +103,7 @@ def compare(files: dict[str, str], root: Path) -> Diff:
     return diff
 
 
-def write_tree(files: dict[str, str], root: Path) -> list[str]:
+def write_tree(files: dict[str, str], root: Path, written: Written | None = None) -> list[str]:
     """Make root hold exactly `files` (plus the user's own files); returns files that were there
     but are not generated (they are kept, not deleted, and reported). Unchanged files and all
     directories keep their inodes; when nothing changed, nothing is written."""
@@ -108,7 +116,7 @@ def write_tree(files: dict[str, str], root: Path) -> list[str]:
     with _locked(root):
         _check_owned(root)  # before any recovery: never act on a stranger's directory
         _recover(root)  # an empty --out may hold nothing but a cut-off render's leftovers
-        return _write_locked(files, root)
+        return _write_locked(files, root, written if written is not None else Written())
 
 
 def _check_owned(root: Path) -> None:
@@ -123,7 +131,7 @@ def _check_owned(root: Path) -> None:
         )
 
 
-def _write_locked(files: dict[str, str], root: Path) -> list[str]:
+def _write_locked(files: dict[str, str], root: Path, written: Written) -> list[str]:
     previous = manifest(root)
     foreign = [rel for rel in existing_paths(root) if rel not in files and rel not in previous]
     reported = [rel for rel in foreign if not _kept(rel, files)]
@@ -135,6 +143,7 @@ def _write_locked(files: dict[str, str], root: Path) -> list[str]:
         return reported  # already exactly this tree: nothing to write, timestamps stay
     if not root.exists():
         _write_new(data, marker, root)
+        written.written = sorted(data)
         return reported
     # A file somebody else put where this render now generates one is theirs: never overwrite it
     # (the same bytes are simply adopted).
@@ -151,6 +160,7 @@ def _write_locked(files: dict[str, str], root: Path) -> list[str]:
             )
     removed = sorted(rel for rel in previous - data.keys() if not rel.startswith(KEPT))
     _check_paths(root, changed, set(removed))
+    written.written, written.removed = sorted(changed), removed
 
     staging = root / STAGING
     staging.mkdir()

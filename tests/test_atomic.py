@@ -852,3 +852,16 @@ def test_a_symlink_loop_where_a_removed_file_was_does_not_stop_renders(tmp_path:
     (out / "a").symlink_to("a")  # a -> a: every path through it is ELOOP
     write_tree({"b": "3\n"}, out)
     assert (out / "b").read_text() == "3\n" and (out / "a").is_symlink() and rig_leftovers(out) == []
+
+
+def test_render_says_what_it_wrote_and_when_nothing_changed(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    args = [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out", str(out)]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    count = len(render_all(build_model(load_spec(E2E_SPEC))))
+    assert first.returncode == 0 and f"rendered {count} files into {out}/: {count} written" in first.stdout
+    again = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already up to date" in again.stdout and "nothing written" in again.stdout
+    (out / "README.md").write_text("edited\n")
+    third = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert f"rendered {count} files into {out}/: 1 written" in third.stdout
