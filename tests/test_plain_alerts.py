@@ -217,7 +217,7 @@ def test_services_without_slos_get_dashboards_log_alerts_and_service_down() -> N
         (
             lambda s: s.update(alerts=[{**LOGQL_ALERT, "logql": 'sum(rate({service="api"} [5m]) > 1'}]),
             "alerts[0].logql",
-            "is never closed",
+            "ends too early",
         ),
         (lambda s: s["services"][0]["slos"][1].update(objective=0.995), "objective", "objectives are percent"),
         (
