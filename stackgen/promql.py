@@ -4,6 +4,7 @@ values enter PromQL and LogQL text."""
 from __future__ import annotations
 
 import json
+import re
 
 import promql_parser
 
@@ -19,8 +20,16 @@ def parse_error(expr: str) -> str | None:
     return None
 
 
+def outside_strings(expr: str) -> str:
+    """expr with string literals blanked: what is left is PromQL syntax."""
+    return re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
+
+
 def is_vector_selector(expr: str) -> bool:
-    """True for a plain selector such as http_requests_total{code=~"5.."}."""
+    """True for a plain selector such as http_requests_total{code=~"5.."}, and nothing more: no
+    comment (`# ...` would swallow the rest of the rule it is spliced into)."""
+    if "#" in outside_strings(expr):
+        return False
     try:
         node = promql_parser.parse(expr)
     except (ValueError, RuntimeError, TypeError):
@@ -29,13 +38,40 @@ def is_vector_selector(expr: str) -> bool:
 
 
 def matchers_error(matchers: str) -> str | None:
-    """Check a bare label-matcher list such as {job="api"} (or an empty string)."""
+    """Check a bare label-matcher list such as {job="api"} (or an empty string): exactly one
+    brace pair of matchers, so `{job="api"} or vector(1)` cannot ride into a rule."""
     if not matchers.strip():
         return None
     text = matchers.strip()
     if not (text.startswith("{") and text.endswith("}")):
         return 'write label matchers in braces, e.g. {job="api"}'
-    return parse_error("x" + text)
+    err = parse_error("x" + text)
+    if err:
+        return err
+    if not is_vector_selector("x" + text) or outside_strings(text).count("{") != 1:
+        return 'only label matchers in one pair of braces, e.g. {job="api", code=~"5.."}: no operators or comments'
+    return regex_error("x" + text)
+
+
+def regex_error(selector: str) -> str | None:
+    """A regex matcher Prometheus (Go's regexp, RE2) would refuse, e.g. a repetition over
+    1,000 (`5{1001}`), which promql-parser (Rust's regex) accepts."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    for op, value in re.findall(r'(=~|!~)\s*("(?:[^"\\]|\\.)*")', selector):
+        pattern = json.loads(value)
+        if re.search(r"(?<!\\)(?:\\\\)*\\C", pattern):
+            return f"regex {value} ({op}): \\C (any byte) is refused by Go's regexp; use . instead"
+        if re.search(r"\(\?<[A-Za-z_]", pattern):
+            return f"regex {value} ({op}): write named groups (?P<name>...); Go before 1.22 refuses (?<name>...)"
+        try:
+            re2.compile(f"^(?:{pattern})$", options)
+        except re2.error as err:
+            message = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
+            return f"regex {value} ({op}) is refused by Prometheus (Go's RE2): {message}"
+    return None
 
 
 def join_matchers(*parts: str) -> str:

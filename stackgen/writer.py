@@ -107,6 +107,26 @@ def write_tree(files: dict[str, str], root: Path, written: Written | None = None
     """Make root hold exactly `files` (plus the user's own files); returns files that were there
     but are not generated (they are kept, not deleted, and reported). Unchanged files and all
     directories keep their inodes; when nothing changed, nothing is written."""
+    blocking = next((p for p in (root.absolute(), *root.absolute().parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None and blocking != root.absolute():
+        raise UsageError(f"{blocking} is a file, so {root} cannot be a directory under it: choose another --out")
+    try:
+        return _write_tree(files, root, written if written is not None else Written())
+    except OSError as err:  # the disk, not the spec: a located error, never a traceback
+        where = err.filename or root
+        if err.errno == errno.ENOSPC:
+            what = "no space left on the device"
+        elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            what = f"{err.strerror.lower() if err.strerror else 'not writable'}"
+        else:
+            what = err.strerror or str(err)
+        raise UsageError(
+            f"cannot write {where}: {what}. The render was not committed: {root} is as it was "
+            "(what it staged is removed by the next render)"
+        ) from None
+
+
+def _write_tree(files: dict[str, str], root: Path, written: Written) -> list[str]:
     root = root.absolute()
     if root.is_symlink() and not root.exists():
         raise UsageError(f"{root} is a symlink to nothing ({os.readlink(root)}): remove it or choose another --out")
@@ -116,7 +136,7 @@ def write_tree(files: dict[str, str], root: Path, written: Written | None = None
     with _locked(root):
         _check_owned(root)  # before any recovery: never act on a stranger's directory
         _recover(root)  # an empty --out may hold nothing but a cut-off render's leftovers
-        return _write_locked(files, root, written if written is not None else Written())
+        return _write_locked(files, root, written)
 
 
 def _check_owned(root: Path) -> None:

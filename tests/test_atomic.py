@@ -865,3 +865,39 @@ def test_render_says_what_it_wrote_and_when_nothing_changed(tmp_path: Path) -> N
     (out / "README.md").write_text("edited\n")
     third = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert f"rendered {count} files into {out}/: 1 written" in third.stdout
+
+
+@pytest.mark.parametrize(
+    ("errno_", "words"),
+    [(28, "no space left on the device"), (30, "read-only file system"), (13, "permission denied")],
+    ids=["ENOSPC", "EROFS", "EACCES"],
+)
+def test_a_disk_that_refuses_writes_is_a_usage_error_and_the_output_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_: int, words: str
+) -> None:
+    out = tmp_path / "output"
+    write_tree(LAYOUT_OLD, out)
+    before = tree(out)
+    real = Path.write_bytes
+
+    def refuse(self: Path, data: bytes) -> int:
+        if STAGING in self.parts:
+            raise OSError(errno_, os.strerror(errno_), str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    with pytest.raises(UsageError, match=f"(?i){words}.*not committed"):
+        write_tree(LAYOUT_NEW, out)
+    monkeypatch.undo()
+    assert tree(out) == before
+    write_tree(LAYOUT_NEW, out)  # the next render cleans up and goes through
+    assert {rel: data for rel, data in tree(out).items() if rel != MARKER} == {
+        rel: text.encode() for rel, text in LAYOUT_NEW.items()
+    }
+
+
+def test_an_out_path_under_a_file_is_refused_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    args = [sys.executable, "-m", "stackgen", "render", "--spec", str(E2E_SPEC), "--out", str(tmp_path / "file/out")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "is a file" in proc.stderr and "Traceback" not in proc.stderr

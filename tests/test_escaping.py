@@ -202,3 +202,73 @@ def test_logql_parses_every_quoted_value() -> None:
     results = parse_logql(exprs)
     bad = [(e, r["error"]) for e, r in zip(exprs, results, strict=True) if not r["ok"]]
     assert not bad
+
+
+# Regex matchers are judged as Prometheus judges them (Go's regexp), not as promql-parser
+# (Rust's regex) does: agreement with promtool, regex by regex.
+REGEXES = [
+    "5..",
+    "5{1000}",
+    "5{1001}",
+    "a\\z",
+    "a\\Z",
+    "(?U)a+",
+    "\\pL+",
+    "(?<n>a)",
+    "(?P<n>a)",
+    "a*+",
+    "a++",
+    "\\C",
+    "[[:alpha:]]+",
+    "(?i)GET|post",
+    "x{2,1}",
+    "(?<=a)b",
+    "a\\1",
+    "[z-a]",
+]
+
+
+def test_regex_matchers_agree_with_promtool(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    disagree = []
+    for i, pattern in enumerate(REGEXES):
+        selector = f"up{{job=~{json.dumps(pattern)}}}"
+        rules = tmp_path / f"r{i}.yml"
+        rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "r", "expr": selector}]}]}))
+        accepted = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True).returncode == 0
+        ours = promql.regex_error(selector) is None
+        if accepted != ours:
+            disagree.append((pattern, f"promtool={accepted}", f"stackgen={ours}"))
+    assert disagree == []
+
+
+@pytest.mark.parametrize(
+    ("matchers", "message"),
+    [
+        ('{job="api"} or vector(1)', "braces"),
+        ('{job="api"} # comment', "braces"),
+        ('{job="a"} or {job="b"}', "one pair of braces"),
+        ('{job="a"} unless on() vector(1) > {job="b"}', "one pair of braces|braces"),
+        ('{code=~"5{1001}"}', "invalid repetition size"),
+        ('{code=~"(?<n>5)"}', r"\(\?P<name>"),
+    ],
+)
+def test_selectors_cannot_carry_more_than_matchers(matchers: str, message: str) -> None:
+    err = promql.matchers_error(matchers)
+    assert err is not None and re.search(message, err), err
+
+
+def test_selector_fields_in_a_spec_are_refused_with_their_path() -> None:
+    from stackgen.errors import SpecError
+    from stackgen.model import build_model
+    from stackgen.spec import load_spec_text
+    from tests.conftest import DEFAULT_SPEC
+
+    spec = yaml.safe_load(DEFAULT_SPEC.read_text())
+    spec["services"][0]["slos"][2]["sli"]["latency"]["selector"] = '{job="api"} or vector(1)'
+    spec["services"][0]["slos"][1]["sli"]["events"]["bad"] = 'http_requests_total{code=~"5{1001}"}'
+    spec["services"][0]["slos"][1]["sli"]["events"]["total"] = 'http_requests_total{job="api"} # all'
+    with pytest.raises(SpecError) as err:
+        build_model(load_spec_text(yaml.safe_dump(spec)))
+    text = str(err.value)
+    assert "sli.latency.selector" in text and "sli.events.bad" in text and "sli.events.total" in text, text

@@ -522,8 +522,18 @@ def _bomb() -> str:
     return text
 
 
+def _key_bomb() -> str:
+    """The same multiplication with every anchor inside a complex key ("? [...]"): keys are
+    not values, so a walk of the values alone would never count them."""
+    text = "? &k0 [x, x, x, x, x, x, x, x, x, x]\n: 0\n"
+    for i in range(1, 10):
+        text += f"? &k{i} [{', '.join([f'*k{i - 1}'] * 10)}]\n: {i}\n"
+    return text
+
+
 LIMIT_CASES = {
     "alias bomb": (_bomb(), "expands to more than 500000 nodes"),
+    "alias bomb in complex keys": (_key_bomb(), "a list is used as a key here"),
     "deep block nesting": (
         "".join("  " * i + f"k{i}:\n" for i in range(60)) + "  " * 60 + "x: 1\n",
         "nested deeper than 40",

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from stackgen.model import build_model
+from stackgen.render import render_all
 from stackgen.render.alertmanager import expected_receivers
 from stackgen.spec import load_spec_text
 from tests.conftest import DEFAULT_SPEC, require_tool
@@ -251,3 +252,50 @@ def test_escalation_levels_must_wait_longer_each_time() -> None:
     text = DEFAULT_SPEC.read_text().replace("{level: 3, after: 30m", "{level: 3, after: 10m")
     with pytest.raises(SpecError, match="must wait longer"):
         build_model(load_spec_text(text))
+
+
+# business_hours judged as amtool judges it: each value stackgen accepts renders a config
+# amtool accepts, and each it refuses, written into the rendered config by hand, amtool refuses.
+BUSINESS_HOURS = [
+    {"timezone": "Europe/Berlin", "weekdays": "monday:friday", "start": "09:00", "end": "18:00"},
+    {"timezone": "America/Argentina/Buenos_Aires", "weekdays": "saturday", "start": "00:00", "end": "24:00"},
+    {"timezone": "UTC", "weekdays": "monday:sunday", "start": "08:30", "end": "17:45"},
+    {"timezone": "Europe/Berlim", "weekdays": "monday:friday", "start": "09:00", "end": "18:00"},
+    {"timezone": "Mars/Olympus_Mons", "weekdays": "monday", "start": "09:00", "end": "18:00"},
+    {"timezone": "Europe/Berlin", "weekdays": "friday:monday", "start": "09:00", "end": "18:00"},
+    {"timezone": "Europe/Berlin", "weekdays": "sunday:saturday", "start": "09:00", "end": "18:00"},
+    {"timezone": "Europe/Berlin", "weekdays": "monday", "start": "18:00", "end": "09:00"},
+]
+
+
+@pytest.mark.parametrize(
+    "hours", BUSINESS_HOURS, ids=lambda h: f"{h['timezone']} {h['weekdays']} {h['start']}-{h['end']}"
+)
+def test_business_hours_agree_with_amtool(hours: dict[str, str], tmp_path: Path) -> None:
+    from stackgen.errors import SpecError
+    from stackgen.validate import config_for_amtool, tool_version
+
+    amtool = require_tool("amtool")
+    spec = yaml.safe_load(DEFAULT_SPEC.read_text())
+    spec["routing"]["business_hours"] = hours
+    try:
+        files = render_all(build_model(load_spec_text(yaml.safe_dump(spec))))
+        ours = True
+    except SpecError:
+        ours = False
+        spec["routing"]["business_hours"] = BUSINESS_HOURS[0]
+        files = render_all(build_model(load_spec_text(yaml.safe_dump(spec))))
+    config = yaml.safe_load(files["alertmanager/alertmanager.yml"])
+    interval = config["time_intervals"][0]["time_intervals"][0]
+    interval.update(
+        weekdays=[hours["weekdays"]],
+        times=[{"start_time": hours["start"], "end_time": hours["end"]}],
+        location=hours["timezone"],
+    )
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    checked, _ = config_for_amtool(path, tool_version("amtool"), tmp_path)
+    accepted = subprocess.run([amtool, "check-config", str(checked)], capture_output=True).returncode == 0
+    assert ours == accepted, (
+        f"stackgen {'accepts' if ours else 'refuses'}, amtool {'accepts' if accepted else 'refuses'}"
+    )

@@ -55,9 +55,9 @@ class AlertsBuilder(BuilderBase):
             engine = "loki" if "logql" in a else "prometheus"
             expr = str(a.get("expr") or a.get("logql") or "").strip()
             if engine == "prometheus":
-                err = promql.parse_error(expr)
+                err = promql.parse_error(expr) or promql.regex_error(expr)
                 if err:
-                    self.fail((*p, "expr"), f"PromQL does not parse: {err}")
+                    self.fail((*p, "expr"), f"PromQL does not parse: {err}" if "RE2" not in err else err)
             else:
                 for problem in logql.problems(expr, log_labels):
                     self.fail((*p, "logql"), f"LogQL: {problem}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import zoneinfo
 from typing import Any
 
 from stackgen.model.base import BuilderBase, Path_, pairs
@@ -22,6 +25,19 @@ TIMING_DEFAULTS = {
     "info": (60, 600, 24 * 3600),
 }
 OTHER_TIMING = (30, 300, 4 * 3600)
+
+
+# Alertmanager's week runs from sunday (0) to saturday (6): monday:sunday runs backwards.
+WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    """The IANA zones this machine knows (Go reads the same database); empty if it has none."""
+    try:
+        return frozenset(zoneinfo.available_timezones())
+    except OSError:
+        return frozenset()
 
 
 class RoutingBuilder(BuilderBase):
@@ -113,8 +129,25 @@ class RoutingBuilder(BuilderBase):
         if "business_hours" in raw:
             bh = raw["business_hours"]
             hours = BusinessHours(bh.get("timezone", "UTC"), bh["weekdays"], bh["start"], bh["end"])
+            # Judged as Alertmanager judges them (amtool check-config): a range of weekdays runs
+            # forwards, times are 00:00-24:00, the zone is in the IANA database Go reads.
             if bh["start"] >= bh["end"]:
                 self.fail((*p, "business_hours", "end"), "must be after start")
+            days = bh["weekdays"].split(":")
+            if len(days) == 2 and WEEKDAYS.index(days[0]) > WEEKDAYS.index(days[1]):
+                self.fail(
+                    (*p, "business_hours", "weekdays"),
+                    f"{bh['weekdays']} runs backwards: Alertmanager's week runs sunday to saturday "
+                    "(monday:friday, or sunday:saturday for every day)",
+                )
+            zone = bh.get("timezone", "UTC")
+            zones = _time_zones()
+            if zones and zone not in zones and zone not in ("UTC", "Local"):
+                close = difflib.get_close_matches(zone, sorted(zones), n=1)
+                self.fail(
+                    (*p, "business_hours", "timezone"),
+                    f"{zone!r} is no IANA time zone" + (f": did you mean {close[0]!r}?" if close else ""),
+                )
         watchdog = raw.get("watchdog", {})
         if watchdog:
             self.check_receivers(watchdog["receiver"], (*p, "watchdog", "receiver"), known)

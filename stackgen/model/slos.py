@@ -269,9 +269,15 @@ class SLOBuilder(BuilderBase):
         err = promql.parse_error(text)
         if err:
             self.fail(path, f"PromQL does not parse: {err}")
+        elif "#" in promql.outside_strings(expr):
+            self.fail(
+                path, "no comments (#) here: stackgen splices the query into rules, where one would swallow the rest"
+            )
         elif promql.WINDOW_PLACEHOLDER not in expr and not promql.is_vector_selector(expr):
             self.fail(
                 path,
                 'must be a counter selector (e.g. http_requests_total{code=~"5.."}) or a '
                 "query with a {{window}} placeholder",
             )
+        elif promql.regex_error(text):
+            self.fail(path, str(promql.regex_error(text)))

@@ -121,8 +121,22 @@ class _Walk:
         if isinstance(node, MappingNode):
             seen: dict[Any, int] = {}
             for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
                 line = key_node.start_mark.line + 1
+                if not isinstance(key_node, ScalarNode):
+                    # A mapping or list as a key ("? [a, b]: 1") is never a spec field; refuse it
+                    # before anything walks it: aliases inside keys could multiply unseen.
+                    kind = "mapping" if isinstance(key_node, MappingNode) else "list"
+                    raise SpecError(
+                        [
+                            Problem(
+                                self.file,
+                                line,
+                                format_path(path),
+                                f"a {kind} is used as a key here; keys are names (text)",
+                            )
+                        ]
+                    )
+                key = key_node.value
                 if isinstance(key_node, ScalarNode) and key_node.tag != STR_TAG and key != "<<":
                     # `1:`, `on:`, `null:` load as int/bool/None: quote them (or they reach the
                     # model as non-text keys; mixed with text keys they cannot even be sorted).
