@@ -40,45 +40,79 @@ def test_every_bind_mount_exists_in_the_output(default_files: dict[str, str]) ->
 
 
 def check_urls(files: dict[str, str]) -> list[str]:
-    """Every URL a config uses to reach another component -> (service, port) the compose file defines."""
+    """Every URL a config uses to reach another component -> (service, port) the compose file
+    defines, on a network the calling service is on too."""
     services = compose(files)["services"]
-    urls: list[str] = []
+    agent = "alloy" if "alloy" in services else "promtail"
+    urls: list[tuple[str, str]] = []  # (calling service, url)
     prom = yaml.safe_load(files["prometheus/prometheus.yml"])
     urls += [
-        "http://" + t for am in prom["alerting"]["alertmanagers"] for c in am["static_configs"] for t in c["targets"]
+        ("prometheus", "http://" + t)
+        for am in prom["alerting"]["alertmanagers"]
+        for c in am["static_configs"]
+        for t in c["targets"]
     ]
     # The stack's own components (scrape jobs named like their services), and the exporter
     # every probe job is sent to.
     urls += [
-        "http://" + t
+        ("prometheus", "http://" + t)
         for job in prom["scrape_configs"]
         if job["job_name"] in services
         for c in job["static_configs"]
         for t in c["targets"]
     ]
     urls += [
-        "http://" + r["replacement"]
+        ("prometheus", "http://" + r["replacement"])
         for job in prom["scrape_configs"]
         for r in job.get("relabel_configs", [])
         if r.get("target_label") == "__address__"
     ]
-    urls += [d["url"] for d in yaml.safe_load(files["grafana/provisioning/datasources/datasources.yml"])["datasources"]]
-    urls += [c["url"] for c in yaml.safe_load(files["promtail/promtail.yml"])["clients"]]
-    urls += re.findall(r'url = "([^"]+)"', files["alloy/config.alloy"])
-    urls.append(yaml.safe_load(files["loki/loki.yml"])["ruler"]["alertmanager_url"])
+    datasources = yaml.safe_load(files["grafana/provisioning/datasources/datasources.yml"])["datasources"]
+    urls += [("grafana", d["url"]) for d in datasources]
+    if agent == "promtail":
+        urls += [("promtail", c["url"]) for c in yaml.safe_load(files["promtail/promtail.yml"])["clients"]]
+    else:
+        urls += [("alloy", u) for u in re.findall(r'url = "([^"]+)"', files["alloy/config.alloy"])]
+    urls.append(("loki", yaml.safe_load(files["loki/loki.yml"])["ruler"]["alertmanager_url"]))
     problems = []
-    for url in urls:
+    for caller, url in urls:
         parsed = urlparse(url)
         host, port = parsed.hostname, parsed.port
         if host not in services:
             problems.append(f"{url}: no service {host!r}")
         elif port not in container_ports(str(host)):
             problems.append(f"{url}: {host} does not listen on {port}")
+        elif not set(services[caller]["networks"]) & set(services[str(host)]["networks"]):
+            problems.append(f"{url}: {caller} and {host} share no network")
     return problems
 
 
-def test_every_url_points_at_a_defined_service_and_port(default_files: dict[str, str]) -> None:
-    assert check_urls(default_files) == []
+@pytest.mark.parametrize("spec", ["slos.yaml", "examples/every-sli-kind.yaml", "examples/seeds/004-clipper.yaml"])
+def test_every_url_points_at_a_defined_service_and_port(spec: str) -> None:
+    from stackgen.pipeline import render_spec
+    from tests.conftest import ROOT
+
+    assert check_urls(render_spec(ROOT / spec, "docker")) == []
+
+
+def test_your_services_reach_only_prometheus_and_the_exporters(default_files: dict[str, str]) -> None:
+    """On `observability` (the network your services join): no Alertmanager, Loki, Grafana or
+    log agent API; the stack's own components talk on `stack`."""
+    services = compose(default_files)["services"]
+    on_yours = {name for name, s in services.items() if "observability" in s["networks"]}
+    assert on_yours <= {"prometheus", "pushgateway", "blackbox-exporter"} | {
+        n for n in services if n.endswith("-exporter") and n not in ("node-exporter",)
+    }
+    assert "prometheus" in on_yours
+    assert not on_yours & {"alertmanager", "loki", "grafana", "promtail", "alloy", "node-exporter", "cadvisor"}
+
+
+def test_network_check_can_fail(default_files: dict[str, str]) -> None:
+    broken = dict(default_files)
+    data = compose(broken)
+    data["services"]["loki"]["networks"] = ["observability"]
+    broken["docker-compose.yml"] = yaml.safe_dump(data)
+    assert any("share no network" in p for p in check_urls(broken))
 
 
 def test_url_check_can_fail(default_files: dict[str, str]) -> None:

@@ -328,3 +328,18 @@ def test_host_target_listens_on_loopback() -> None:
         for t in s["targets"]
     ]
     assert targets and all(t.startswith("127.0.0.1:") for t in targets)
+
+
+def test_containers_drop_capabilities_and_write_only_their_volumes(default_files: dict[str, str]) -> None:
+    services = yaml.safe_load(default_files["docker-compose.yml"])["services"]
+    for name, service in services.items():
+        if name in ("promtail", "alloy", "cadvisor"):  # root, for the Docker socket and host state
+            assert "cap_drop" not in service
+            continue
+        assert service["cap_drop"] == ["ALL"], name
+    for name in ("prometheus", "alertmanager", "loki", "node-exporter"):
+        assert services[name]["read_only"] is True and services[name]["tmpfs"] == ["/tmp"], name
+    # A single Alertmanager: its gossip port is not opened at all.
+    assert "--cluster.listen-address=" in services["alertmanager"]["command"]
+    # cAdvisor gets the Docker socket, not the whole of /var/run.
+    assert not any(v.startswith("/var/run:") for v in services["cadvisor"]["volumes"])

@@ -113,6 +113,38 @@ def _ports(spec: Spec, name: str) -> list[str]:
     return [f"{bind}:{cv.port_of(spec.stack, name)}:{cv.COMPONENTS[name]}"]
 
 
+# Run as root for what they read: the log agents (Docker socket, host logs) and cAdvisor
+# (cgroups, Docker's state); they keep Docker's default capabilities.
+ROOT_SERVICES = frozenset({"promtail", "alloy", "cadvisor"})
+READ_ONLY_SERVICES = frozenset(
+    {
+        "prometheus",
+        "alertmanager",
+        "loki",
+        "node-exporter",
+        "pushgateway",
+        "blackbox-exporter",
+        "postgres-exporter",
+        "redis-exporter",
+        "nginx-exporter",
+    }
+)
+
+
+# Two networks. `observability` is the one your services join: on it are only what must
+# reach them or be reached by them (Prometheus scrapes them; exporters and probes talk to
+# them; batch jobs push to the Pushgateway). Alertmanager, Loki, Grafana, the log agent and
+# the host exporters sit on `stack` alone, so no service of yours can reach their APIs.
+NETWORKS = {
+    "prometheus": ["stack", "observability"],
+    "pushgateway": ["observability"],
+    "blackbox-exporter": ["observability"],
+    "postgres-exporter": ["observability"],
+    "redis-exporter": ["observability"],
+    "nginx-exporter": ["observability"],
+}
+
+
 def _base(spec: Spec, name: str, depends: list[str]) -> dict[str, Any]:
     service: dict[str, Any] = {"image": IMAGES[name], "restart": "unless-stopped"}
     if depends:
@@ -120,7 +152,13 @@ def _base(spec: Spec, name: str, depends: list[str]) -> dict[str, Any]:
     cpus, memory = LIMITS.get(name, ("0.25", "128m"))
     service["deploy"] = {"resources": {"limits": {"cpus": cpus, "memory": memory}}}
     service["security_opt"] = ["no-new-privileges:true"]
-    service["networks"] = ["observability"]
+    if name not in ROOT_SERVICES:
+        service["cap_drop"] = ["ALL"]  # they run as an unprivileged user and need no capability
+    if name in READ_ONLY_SERVICES:
+        # Static Go binaries that write only to their data volume: nothing else may change.
+        service["read_only"] = True
+        service["tmpfs"] = ["/tmp"]
+    service["networks"] = NETWORKS.get(name, ["stack"])
     return service
 
 
@@ -155,6 +193,8 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         command=[
             "--config.file=/etc/alertmanager/alertmanager.yml",
             "--storage.path=/alertmanager",
+            # One Alertmanager: no gossip cluster, so its cluster port (9094) is not open at all.
+            "--cluster.listen-address=",
             # Every notification links back here ("silence", "view in Alertmanager").
             f"--web.external-url={cv.external_url(stack, 'alertmanager')}",
         ],
@@ -255,7 +295,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
     cadvisor.update(
         volumes=[
             "/:/rootfs:ro",
-            "/var/run:/var/run:ro",
+            "/var/run/docker.sock:/var/run/docker.sock:ro",  # the socket, not all of /var/run
             "/sys:/sys:ro",
             "/var/lib/docker/:/var/lib/docker:ro",
         ],
@@ -305,7 +345,12 @@ def render(spec: Spec) -> dict[str, str]:
                 " (SIGHUP) sees them.",
                 {"volumes": {v: {} for v in volumes}},
             ),
-            ("One private network for the stack.", {"networks": {"observability": {}}}),
+            (
+                "Networks: `stack` joins the stack's own components; `observability` is the one your "
+                "services join (Prometheus, the exporters and the Pushgateway are on it; Alertmanager, "
+                "Loki and Grafana are not).",
+                {"networks": {"stack": {}, "observability": {}}},
+            ),
             (
                 "Secrets are files under ./secrets/ (not committed) or environment variables.",
                 {"secrets": secrets},
