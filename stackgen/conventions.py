@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from stackgen import promql
 from stackgen.components import COMPONENT_PORTS
 from stackgen.durations import format_duration
@@ -130,8 +132,23 @@ def alert_runbook_file(alert: Alert) -> str:
 def alert_runbook_url(stack: Stack, alert: Alert) -> str:
     if alert.runbook_url:
         return alert.runbook_url
-    base = stack.runbook_base_url or f"{stack.grafana_url}/public/runbooks"
-    return f"{base}/{alert.service or '_stack'}/alerts/{alert.name}.md"
+    if stack.runbook_base_url:
+        return f"{stack.runbook_base_url}/{alert.service or '_stack'}/alerts/{alert.name}.md"
+    return f"{stack.grafana_url}/d/{runbook_dashboard_uid(alert_runbook_file(alert))}"
+
+
+# Runbooks are also Grafana dashboards (one Text panel each, folder Runbooks): with no
+# stack.runbook_base_url, every alert links there, so the link works with nothing else set up.
+RUNBOOKS_FOLDER = "Runbooks"
+
+
+def runbook_dashboard_uid(runbook_path: str) -> str:
+    """A short, stable uid per runbook file (Grafana caps uids at 40 characters)."""
+    return "sg-rb-" + hashlib.sha256(runbook_path.encode()).hexdigest()[:16]
+
+
+def runbook_dashboard_file(runbook_path: str) -> str:
+    return f"grafana/dashboards/{RUNBOOKS_FOLDER}/{runbook_dashboard_uid(runbook_path)}.json"
 
 
 STACK_RULES = "prometheus/rules/stack.rules.yml"
@@ -146,8 +163,9 @@ def runbook_file(slo: SLO) -> str:
 def runbook_url(stack: Stack, slo: SLO) -> str:
     if slo.runbook_url:
         return slo.runbook_url
-    base = stack.runbook_base_url or f"{stack.grafana_url}/public/runbooks"
-    return f"{base}/{slo.service}/{slo.name}.md"
+    if stack.runbook_base_url:
+        return f"{stack.runbook_base_url}/{slo.service}/{slo.name}.md"
+    return f"{stack.grafana_url}/d/{runbook_dashboard_uid(runbook_file(slo))}"
 
 
 def service_dashboard_uid(service: str) -> str:

@@ -89,7 +89,9 @@ def recorded(files: dict[str, str]) -> set[str]:
 
 def test_every_dashboard_is_valid_and_tidy(default_files: dict[str, str], default_model) -> None:  # type: ignore[no-untyped-def]
     boards = dashboards(default_files)
-    assert len(boards) == 3 + len(default_model.services)
+    runbooks = [path for path in boards if "/Runbooks/" in path]
+    assert len(boards) - len(runbooks) == 3 + len(default_model.services)
+    assert len(runbooks) == sum(1 for path in default_files if path.startswith("runbooks/"))
     uids = [b["uid"] for b in boards.values()]
     assert len(uids) == len(set(uids)) and all(len(u) <= 40 for u in uids)
     for path, board in boards.items():
@@ -189,3 +191,74 @@ def test_service_dashboard_has_the_panels_on_call_needs(default_files: dict[str,
 def test_readme_lists_the_dashboards() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "## Dashboards" in readme
+
+
+def test_every_alert_links_to_a_runbook_grafana_serves() -> None:
+    """With no stack.runbook_base_url, runbook links open the runbook as a Grafana dashboard
+    (folder Runbooks, provisioned like the rest): no 404, no extra setup."""
+    import json
+
+    import yaml
+
+    from stackgen.model import build_model
+    from stackgen.render import render_all
+    from stackgen.spec import load_spec_text
+    from tests.conftest import DEFAULT_SPEC
+
+    spec = yaml.safe_load(DEFAULT_SPEC.read_text())
+    spec["stack"].pop("runbook_base_url", None)
+    files = render_all(build_model(load_spec_text(yaml.safe_dump(spec))))
+    grafana = spec["stack"].get("grafana_url", "http://localhost:3000")
+    dashboards = {
+        json.loads(text)["uid"]: json.loads(text)
+        for path, text in files.items()
+        if path.startswith("grafana/dashboards/Runbooks/")
+    }
+    runbooks = {path: text for path, text in files.items() if path.startswith("runbooks/")}
+    assert len(dashboards) == len(runbooks) > 0
+    links = []
+    for path, text in files.items():
+        if path.startswith(("prometheus/rules/", "loki/rules/")):
+            for group in yaml.safe_load(text)["groups"]:
+                links += [
+                    r["annotations"]["runbook_url"] for r in group["rules"] if "runbook_url" in r.get("annotations", {})
+                ]
+    assert len(links) > 20
+    for link in links:
+        assert link.startswith(f"{grafana}/d/sg-rb-"), link
+        uid = link.rsplit("/", 1)[1]
+        assert uid in dashboards and len(uid) <= 40, link
+    # The dashboard shows the same runbook text, and the provider serves its folder.
+    for path, text in runbooks.items():
+        from stackgen import conventions as cv
+
+        panel = dashboards[cv.runbook_dashboard_uid(path)]["panels"][0]
+        assert panel["type"] == "text" and panel["options"]["mode"] == "markdown"
+        body = "\n".join(line for line in text.splitlines() if not line.startswith("<!--")).strip()
+        assert panel["options"]["content"].strip() == body
+    providers = yaml.safe_load(files["grafana/provisioning/dashboards/dashboards.yml"])["providers"]
+    assert any(p["folder"] == "Runbooks" and p["options"]["path"].endswith("/Runbooks") for p in providers)
+
+
+def test_an_alerts_dashboard_link_lands_on_the_slo_that_fired(default_files: dict[str, str]) -> None:
+    """dashboard_url ?var-slo=<slo>: the variable exists with that value, and the top row's
+    panels read slo="$slo", so the link shows that SLO first, with its runbook and logs."""
+    boards = {b["uid"]: b for b in dashboards(default_files).values()}
+    links = [
+        r["annotations"]["dashboard_url"]
+        for path, text in default_files.items()
+        if path.startswith("prometheus/rules/")
+        for group in yaml.safe_load(text)["groups"]
+        for r in group["rules"]
+        if "?var-slo=" in r.get("annotations", {}).get("dashboard_url", "")
+    ]
+    assert links
+    for link in links:
+        uid, _, query = link.split("/d/", 1)[1].partition("?var-slo=")
+        board = boards[uid]
+        variable = next(t for t in board["templating"]["list"] if t["name"] == "slo")
+        assert query in variable["query"].split(","), link
+        top = [p for p in board["panels"] if p["gridPos"]["y"] < 13 and p["type"] not in ("row", "text")]
+        assert top and all('slo="$slo"' in t["expr"] for p in top for t in p["targets"]), uid
+        text = next(p for p in board["panels"] if p["type"] == "text")
+        assert f"`{query}`: [runbook](" in text["options"]["content"] and "/explore?" in text["options"]["content"]

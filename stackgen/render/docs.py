@@ -120,12 +120,30 @@ def alert_runbook(spec: Spec, alert: Alert) -> str:
     )
 
 
+def with_dashboard(files: dict[str, str], path: str, title: str, markdown: str, tags: list[str]) -> None:
+    """The runbook at path, and the same Markdown as a Grafana dashboard (folder Runbooks)."""
+    from stackgen.render.grafana import runbook_dashboard
+
+    files[path] = markdown
+    files[cv.runbook_dashboard_file(path)] = runbook_dashboard(path, title, markdown, tags)
+
+
 def render_service(spec: Spec, service: Service) -> dict[str, str]:
-    """The runbook of each SLO and plain alert of the service."""
-    files = {cv.runbook_file(slo): runbook(spec, slo) for slo in service.slos}
+    """The runbook of each SLO and plain alert of the service, each also as a dashboard."""
+    files: dict[str, str] = {}
+    for slo in service.slos:
+        with_dashboard(
+            files, cv.runbook_file(slo), f"Runbook: {slo.service} / {slo.name}", runbook(spec, slo), [service.team]
+        )
     for alert in spec.alerts:
         if alert.service == service.name:
-            files[cv.alert_runbook_file(alert)] = alert_runbook(spec, alert)
+            with_dashboard(
+                files,
+                cv.alert_runbook_file(alert),
+                f"Runbook: {alert.name} ({service.name})",
+                alert_runbook(spec, alert),
+                [service.team],
+            )
     return files
 
 
@@ -149,7 +167,9 @@ def render(spec: Spec, other_files: list[str]) -> dict[str, str]:
     files: dict[str, str] = {}
     for alert in spec.alerts:
         if not alert.service:
-            files[cv.alert_runbook_file(alert)] = alert_runbook(spec, alert)
+            with_dashboard(
+                files, cv.alert_runbook_file(alert), f"Runbook: {alert.name}", alert_runbook(spec, alert), ["stack"]
+            )
     files["secrets/README.md"] = render_template(
         "output/secrets.md.j2",
         header=cv.HEADER.format(source=spec.source_file),
@@ -185,13 +205,15 @@ def describe(path: str) -> str:
         ("alloy/", "Grafana Alloy log agent config (Promtail's successor)"),
         ("grafana/provisioning/datasources", "Grafana datasources with fixed uids"),
         ("grafana/provisioning/dashboards", "Grafana dashboard providers (folders)"),
+        ("grafana/dashboards/Runbooks/", "a runbook as a Grafana dashboard: where alerts link by default"),
         ("grafana/dashboards/", "dashboard JSON (built with grafanalib)"),
-        ("runbooks/", "runbook of one SLO or plain alert: what it means, first steps"),
         ("runbooks/_stack/alerts/", "runbook of a plain alert of no service"),
+        ("runbooks/", "runbook of one SLO or plain alert: what it means, first steps"),
         ("blackbox/", "blackbox_exporter probe modules"),
         ("docker-compose.yml", "the whole stack for `docker compose up`"),
         ("secrets/", "where the secret files go (never committed)"),
         (".env.example", "environment variables the compose file reads"),
         ("README.md", "this file"),
     ]
+    # The most specific prefix first: the first that matches wins.
     return next((what for prefix, what in table if path.startswith(prefix)), "")
