@@ -22,6 +22,7 @@ COMPONENT_METRICS = {
     "loki_distributor_bytes_received_total",
 }
 PROMQL_WORDS = {
+    "time",
     "sum",
     "by",
     "without",
@@ -89,8 +90,11 @@ def recorded(files: dict[str, str]) -> set[str]:
 
 def test_every_dashboard_is_valid_and_tidy(default_files: dict[str, str], default_model) -> None:  # type: ignore[no-untyped-def]
     boards = dashboards(default_files)
+    from stackgen.render.component_dashboards import DASHBOARDS
+
     runbooks = [path for path in boards if "/Runbooks/" in path]
-    assert len(boards) - len(runbooks) == 3 + len(default_model.services)
+    components = [b for b in boards.values() if b["uid"] in {d.uid for d in DASHBOARDS}]
+    assert len(boards) - len(runbooks) - len(components) == 3 + len(default_model.services)
     assert len(runbooks) == sum(1 for path in default_files if path.startswith("runbooks/"))
     uids = [b["uid"] for b in boards.values()]
     assert len(uids) == len(set(uids)) and all(len(u) <= 40 for u in uids)
@@ -124,7 +128,11 @@ def test_datasources_are_provisioned_uids(default_files: dict[str, str]) -> None
 
 
 def test_every_metric_is_produced_by_a_rule_or_a_component(default_files: dict[str, str]) -> None:
-    produced = recorded(default_files) | COMPONENT_METRICS
+    from stackgen.render.component_dashboards import DASHBOARDS
+
+    # The component dashboards' names are checked against each exporter below.
+    exported = {n for d in DASHBOARDS for p in d.panels for expr, _ in p.queries for n in metric_names(expr)}
+    produced = recorded(default_files) | COMPONENT_METRICS | exported
     used = set()
     for path, board in dashboards(default_files).items():
         for target in targets(board):
@@ -262,3 +270,56 @@ def test_an_alerts_dashboard_link_lands_on_the_slo_that_fired(default_files: dic
         assert top and all('slo="$slo"' in t["expr"] for p in top for t in p["targets"]), uid
         text = next(p for p in board["panels"] if p["type"] == "text")
         assert f"`{query}`: [runbook](" in text["options"]["content"] and "/explore?" in text["options"]["content"]
+
+
+def test_component_dashboards_cover_what_the_stack_runs_and_read_real_metric_names() -> None:
+    """A dashboard per deployed component (host, containers, each exporter the spec runs),
+    and every metric they read is one the component's alert pack reads too, or listed below
+    from the exporter's documentation. Checked once against the real exporters (Debian's
+    node, nginx, redis, blackbox exporters and Pushgateway, run on loopback and scraped):
+    every name was exported, probe_ssl_earliest_cert_expiry only for an https target."""
+    import re
+
+    from stackgen.pipeline import render_spec
+    from stackgen.render.component_dashboards import DASHBOARDS
+    from tests.conftest import ROOT
+
+    files = render_spec(ROOT / "examples/seeds/004-clipper.yaml", "docker")
+    stack_boards = {
+        p.rsplit("/", 1)[1].removesuffix(".json") for p in files if p.startswith("grafana/dashboards/Stack/")
+    }
+    assert {"stackgen-host", "stackgen-containers", "stackgen-postgres", "stackgen-redis"} <= stack_boards
+    default = render_spec(ROOT / "slos.yaml")
+    assert "grafana/dashboards/Stack/stackgen-redis.json" not in default  # the default runs no Redis exporter
+    host = render_spec(ROOT / "slos.yaml", "host")
+    assert "grafana/dashboards/Stack/stackgen-containers.json" not in host  # no cAdvisor on the host profile
+    packs = ROOT / "stackgen/packs"
+    pack_of = {
+        "node-exporter": "node",
+        "cadvisor": "cadvisor",
+        "postgres-exporter": "postgres",
+        "redis-exporter": "redis",
+        "nginx-exporter": "nginx",
+        "blackbox-exporter": "blackbox",
+        "pushgateway": "pushgateway",
+    }
+    # Names a pack does not read, each read off the exporter's documentation at the pinned version.
+    documented = {
+        "node-exporter": {
+            "node_memory_MemTotal_bytes",
+            "node_network_receive_bytes_total",
+            "node_network_transmit_bytes_total",
+            "node_load1",
+        },
+        "cadvisor": {"container_cpu_usage_seconds_total", "container_network_receive_bytes_total"},
+        "redis-exporter": {"redis_connected_clients"},
+        "nginx-exporter": {"nginx_connections_active", "nginx_http_requests_total"},
+        "blackbox-exporter": {"probe_duration_seconds"},
+    }
+    for board in DASHBOARDS:
+        pack = (packs / f"{pack_of[board.component]}.yaml").read_text()
+        known = set(re.findall(r"\b([a-z][a-z0-9_]*[A-Za-z0-9_]*)\{", pack)) | documented.get(board.component, set())
+        for panel in board.panels:
+            for expr, _ in panel.queries:
+                names = metric_names(expr)
+                assert names and names <= known, (board.component, expr, names - known)

@@ -19,6 +19,7 @@ from stackgen.render import (
     alertmanager,
     alloy,
     blackbox,
+    component_dashboards,
     compose,
     docs,
     grafana,
@@ -41,6 +42,7 @@ RENDERERS: tuple[Renderer, ...] = (
     alloy.render,
     blackbox.render,
     compose.render,
+    component_dashboards.render,
 )
 # Artifacts with a file per SLO or service: (stack part, per-service part).
 SPLIT_RENDERERS: tuple[tuple[Renderer, ServiceRenderer], ...] = (
