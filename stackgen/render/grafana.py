@@ -422,6 +422,21 @@ def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
                     fmt="table",
                 )
             ],
+            # What on-call reads first, in this order; the rest of the labels follow.
+            transformations=[
+                {
+                    "id": "organize",
+                    "options": {
+                        "excludeByName": {"Time": True, "Value": True, "__name__": True, "alertstate": True},
+                        "indexByName": {
+                            name: i
+                            for i, name in enumerate(
+                                ("alertname", "slo", "tier", "severity", "escalation_level", "category", "team")
+                            )
+                        },
+                    },
+                }
+            ],
         )
     )
     y += 6
