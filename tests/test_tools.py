@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 
+from stackgen.durations import format_duration, parse_duration
 from tests.conftest import require_tool
 
 pytestmark = pytest.mark.tools
@@ -81,3 +84,22 @@ def test_stackgen_validate_fails_on_a_broken_rule(tmp_path: Path) -> None:
     proc = run([sys.executable, "-m", "stackgen", "validate", "--spec", str(spec), "--out", str(out)])
     assert proc.returncode == 1
     assert "FAIL promtool check rules" in proc.stdout
+
+
+@pytest.mark.parametrize("level", ["EscalationLevel2", "EscalationLevel3", "EscalationLevel4"])
+def test_a_wrong_delay_on_any_escalation_level_fails_the_stack_test(rendered: Path, tmp_path: Path, level: str) -> None:
+    """The generated stack test keeps the source firing until the last level is due, so each
+    level is asserted firing at its delay: ten minutes more on any level's `for:` fails it."""
+    require_tool("promtool")
+    prometheus = tmp_path / "prometheus"
+    shutil.copytree(rendered / "prometheus", prometheus)
+    rules = prometheus / "rules/stack.rules.yml"
+    text = rules.read_text()
+    start = text.index(f"- alert: {level}\n")
+    head, tail = text[:start], text[start:]
+    match = re.search(r"for: (\S+)", tail)
+    assert match
+    late = format_duration(parse_duration(match.group(1)) + 600)
+    rules.write_text(head + tail.replace(f"for: {match.group(1)}", f"for: {late}", 1))
+    proc = run(["promtool", "test", "rules", "tests/stack.test.yml"], cwd=prometheus)
+    assert proc.returncode != 0 and level in proc.stdout + proc.stderr, proc.stdout[-1500:]

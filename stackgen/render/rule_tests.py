@@ -961,7 +961,10 @@ def stack_test_file(spec: Spec) -> str:
     ]
     if service is not None:
         down_for = rule_render.SERVICE_DOWN_FOR
-        recover = 40 * 60
+        # The source stays down until every level has fired, so each level is asserted firing
+        # at its own delay (a wrong `for:` on the last level fails the test), then it recovers.
+        last = max((level.after for level in spec.routing.escalation), default=0)
+        recover = max(40 * 60, down_for + last + 5 * base)
         down = next(
             r
             for r in _stack_rules(spec)
