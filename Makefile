@@ -75,6 +75,10 @@ upgrade-deps: test-deps ## Try the newest release of every Python dependency (in
 	@git diff --stat -- $(LOCK) 2>/dev/null || true
 	@echo "requirements.lock now holds the newest versions that pass; review the diff and commit it"
 
+docs: $(BIN)/stackgen ## Redraw docs/service-dashboard.svg (the README's picture) from output/
+	$(BIN)/python -m tests.support.dashboard_svg output/grafana/dashboards/team-storefront/sg-svc-api.json \
+		docs/service-dashboard.svg "opened from an SLO alert: /d/sg-svc-api?var-slo=error-rate (the top row shows that SLO)"
+
 lint: $(VENV)/.dev-installed ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check stackgen tests
 	$(BIN)/ruff format --check stackgen
@@ -87,4 +91,4 @@ format: $(VENV)/.dev-installed ## Format the code with ruff
 clean: ## Remove the virtualenvs and caches
 	rm -rf $(VENV) $(LATEST) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv render check validate explain test-deps test fuzz bench upgrade-deps lint format clean
+.PHONY: help venv render check validate explain test-deps test fuzz bench upgrade-deps docs lint format clean

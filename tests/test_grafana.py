@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -323,3 +324,73 @@ def test_component_dashboards_cover_what_the_stack_runs_and_read_real_metric_nam
             for expr, _ in panel.queries:
                 names = metric_names(expr)
                 assert names and names <= known, (board.component, expr, names - known)
+
+
+SERVICE_PICTURE = ROOT / "docs/service-dashboard.svg"
+PICTURE_NOTE = "opened from an SLO alert: /d/sg-svc-api?var-slo=error-rate (the top row shows that SLO)"
+
+
+def test_the_readme_picture_is_the_rendered_dashboard(default_files: dict[str, str]) -> None:
+    """docs/service-dashboard.svg is drawn from the rendered JSON (make docs): each panel once,
+    at its grid position; a render that moves a panel makes this fail until it is redrawn."""
+    from tests.support.dashboard_svg import svg
+
+    board = json.loads(default_files["grafana/dashboards/team-storefront/sg-svc-api.json"])
+    drawn = svg(board, PICTURE_NOTE)
+    assert drawn.count("<rect ") == len(board["panels"])
+    assert SERVICE_PICTURE.read_text() == drawn, "run `make docs` and commit docs/"
+    assert "docs/service-dashboard.svg" in (ROOT / "README.md").read_text()
+
+
+def test_links_in_a_notification_reach_what_the_stack_renders(default_files: dict[str, str], tmp_path: Path) -> None:
+    """The path from a page: an Alertmanager webhook payload (as the real Alertmanager sends
+    it, for the alert promtool proves fires) -> its dashboard_url -> the dashboard and SLO it
+    names -> that SLO's runbook link -> a runbook that concerns that SLO."""
+    import yaml as yaml_module
+
+    from stackgen.model import build_model
+    from stackgen.render import render_all
+    from stackgen.spec import load_spec_text
+    from tests.conftest import DEFAULT_SPEC
+
+    spec = yaml_module.safe_load(DEFAULT_SPEC.read_text())
+    spec["stack"].pop("runbook_base_url", None)  # the default: runbooks served by Grafana
+    files = render_all(build_model(load_spec_text(yaml_module.safe_dump(spec))))
+    test = yaml_module.safe_load(files["prometheus/tests/api/error-rate.test.yml"])
+    fired = next(
+        a
+        for t in test["tests"]
+        for a in t.get("alert_rule_test", [])
+        if a["alertname"] == "SLOBurnRate1h" and a["exp_alerts"]
+    )["exp_alerts"][0]
+    payload = {  # Alertmanager's webhook body (version 4), one alert
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "SLOBurnRate1h", **fired["exp_labels"]},
+                "annotations": fired["exp_annotations"],
+            }
+        ],
+    }
+    alert = payload["alerts"][0]
+    grafana = "http://localhost:3000"
+    boards = {
+        json.loads(text)["uid"]: json.loads(text)
+        for path, text in files.items()
+        if path.startswith("grafana/dashboards/")
+    }
+    # dashboard_url: the service dashboard, its slo variable set to the SLO that fired.
+    uid, _, slo = alert["annotations"]["dashboard_url"].removeprefix(f"{grafana}/d/").partition("?var-slo=")
+    assert slo == alert["labels"]["slo"] and uid in boards
+    variable = next(t for t in boards[uid]["templating"]["list"] if t["name"] == "slo")
+    assert slo in variable["query"].split(",")
+    # runbook_url: a runbook dashboard about exactly that SLO, and the dashboard links it too.
+    runbook_uid = alert["annotations"]["runbook_url"].removeprefix(f"{grafana}/d/")
+    runbook = boards[runbook_uid]
+    assert runbook["title"] == f"Runbook: {alert['labels']['service']} / {slo}"
+    content = runbook["panels"][0]["options"]["content"]
+    assert f"# Runbook: {alert['labels']['service']} / {slo}" in content and "SLOBurnRate1h" in content
+    text = next(p for p in boards[uid]["panels"] if p["type"] == "text")["options"]["content"]
+    assert f"`{slo}`: [runbook]({alert['annotations']['runbook_url']})" in text
