@@ -181,6 +181,49 @@ def check(
         raise typer.Exit(1)
 
 
+import_app = typer.Typer(help="Bring SLOs written for another tool into a stackgen spec.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("sloth")
+def import_sloth(
+    files: Annotated[list[Path], typer.Argument(help="Sloth specs: prometheus/v1 or PrometheusServiceLevel YAML.")],
+    into: Annotated[
+        Path | None, typer.Option("--into", help="Add the services to this spec (kept as written otherwise).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write a new spec here (default: print it).")] = None,
+) -> None:
+    """Turn Sloth SLO specs into stackgen services, with comments on what could not be carried over."""
+    from stackgen import importers
+    from stackgen.errors import StackgenError, UsageError
+    from stackgen.model import build_model
+    from stackgen.spec import load_spec_text
+
+    try:
+        if into is not None and out is not None:
+            raise UsageError("give --into (add to a spec) or --out (a new spec), not both")
+        services = importers.import_sloth(files)
+        if into is not None:
+            text = importers.merged(into.read_text(encoding="utf-8"), services, str(into))
+            target: Path | None = into
+        else:
+            text = importers.new_spec(services, files)
+            target = out
+        build_model(load_spec_text(text, str(target or "imported.yaml")))  # nothing is written unless it loads
+    except StackgenError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(UsageError(f"{err.filename}: {err.strerror}")) from None
+    if target is None:
+        typer.echo(text, nl=False)
+        return
+    staging = target.with_name(f".{target.name}.stackgen-import")
+    staging.write_text(text, encoding="utf-8")
+    staging.replace(target)
+    names = ", ".join(s.name for s in services)
+    typer.echo(f"imported {len(services)} service(s) ({names}) into {target}", err=True)
+
+
 @app.command()
 def explain(spec: SpecOption = Path("slos.yaml")) -> None:
     """Per SLO: tiers, windows, burn rates, thresholds, budget spent and detection time."""
