@@ -103,3 +103,20 @@ def test_a_wrong_delay_on_any_escalation_level_fails_the_stack_test(rendered: Pa
     rules.write_text(head + tail.replace(f"for: {match.group(1)}", f"for: {late}", 1))
     proc = run(["promtool", "test", "rules", "tests/stack.test.yml"], cwd=prometheus)
     assert proc.returncode != 0 and level in proc.stdout + proc.stderr, proc.stdout[-1500:]
+
+
+def test_escalating_each_tier_separately_fails_the_stack_test(rendered: Path, tmp_path: Path) -> None:
+    """Before: each firing tier started its own chain (an outage paged each level twice).
+    The generated test catches a rule that escalates per alert again."""
+    require_tool("promtool")
+    prometheus = tmp_path / "prometheus"
+    shutil.copytree(rendered / "prometheus", prometheus)
+    rules = prometheus / "rules/stack.rules.yml"
+    data = yaml.safe_load(rules.read_text())
+    for group in data["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert", "").startswith("EscalationLevel"):
+                rule["expr"] = 'ALERTS{alertstate="firing", severity="critical", escalation_level=""}'
+    rules.write_text(yaml.safe_dump(data))
+    proc = run(["promtool", "test", "rules", "tests/stack.test.yml"], cwd=prometheus)
+    assert proc.returncode != 0 and "One chain per incident" in proc.stdout + proc.stderr, proc.stdout[-1500:]

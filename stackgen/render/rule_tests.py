@@ -934,6 +934,78 @@ def coverage_only_tests(spec: Spec, service: Service, slo: SLO) -> str:
     )
 
 
+def one_chain_per_incident_test(spec: Spec) -> dict[str, Any] | None:
+    """An outage fires both page tiers of an SLO: the first escalation level fires once for
+    that SLO (one chain per incident), and once more for another SLO's page."""
+    levels = spec.routing.escalation
+    slos = [
+        (slo, [t for t in slo.tiers if t.alert_severity in spec.routing.escalation_severities]) for slo in spec.slos
+    ]
+    slos = [(slo, tiers) for slo, tiers in slos if tiers]
+    if not levels or len(slos) < 1 or len(slos[0][1]) < 2:
+        return None
+    base = spec.stack.base_window
+    first = min(levels, key=lambda level: level.after)
+    span = (first.after + 4 * base) // base
+
+    def firing(slo: SLO, tier: Any) -> dict[str, str]:
+        return {
+            "series": series_name(
+                "ALERTS",
+                {
+                    "alertname": cv.burn_alert_name(tier),
+                    "alertstate": "firing",
+                    "severity": tier.alert_severity,
+                    "service": slo.service,
+                    "slo": slo.name,
+                    "team": slo.team,
+                    "category": "slo",
+                    "tier": tier.severity,
+                },
+            ),
+            "values": f"1x{span}",
+        }
+
+    incidents = [slos[0]] + ([slos[1]] if len(slos) > 1 else [])
+    series = [firing(slos[0][0], tier) for tier in slos[0][1][:2]]
+    if len(incidents) > 1:
+        series.append(firing(incidents[1][0], incidents[1][1][0]))
+    name = f"EscalationLevel{first.level}"
+    expected = []
+    for slo, tiers in incidents:
+        subject = f"SLO {slo.service}/{slo.name}"
+        after = format_duration(first.after)
+        expected.append(
+            {
+                "exp_labels": {
+                    "service": slo.service,
+                    "slo": slo.name,
+                    "team": slo.team,
+                    "severity": tiers[0].alert_severity,
+                    "category": "slo",
+                    "alertstate": "firing",
+                    "escalation_level": str(first.level),
+                    "escalated_alertname": f"{slo.service}/{slo.name}",
+                },
+                "exp_annotations": {
+                    "summary": f"Escalation to level {first.level}: {subject} has been firing for {after}",
+                    "description": f"{subject} is still firing after {after}; level {first.level} is notified.",
+                },
+            }
+        )
+    return {
+        "name": f"One chain per incident: two page tiers of {slos[0][0].service}/{slos[0][0].name} firing "
+        f"together escalate once ({name} after {format_duration(first.after)})"
+        + (f", and {incidents[1][0].service}/{incidents[1][0].name} has its own chain." if len(incidents) > 1 else "."),
+        "interval": at(base),
+        "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": at(first.after - base), "alertname": name, "exp_alerts": []},
+            {"eval_time": at(first.after + base), "alertname": name, "exp_alerts": expected},
+        ],
+    }
+
+
 def stack_test_file(spec: Spec) -> str:
     """Watchdog always fires; ServiceDown after its `for`; each escalation level fires its delay
     after the critical alert it escalates, not before, and stops when that alert resolves."""
@@ -1033,6 +1105,9 @@ def stack_test_file(spec: Spec) -> str:
                 "alert_rule_test": alert_tests,
             }
         )
+    chain = one_chain_per_incident_test(spec)
+    if chain:
+        tests.append(chain)
     if spec.probes:
         tests.append(probes_blind_test(spec))
     tests.append(self_monitoring_test(spec))

@@ -14,7 +14,8 @@ from stackgen.render.sli import bad_and_total
 from stackgen.slo_math import num
 
 # What an escalation is about: "for api / error-rate", leaving out labels the source lacks.
-ESCALATION_SUBJECT = "{{ with $labels.service }} for {{ . }}{{ end }}{{ with $labels.slo }} / {{ . }}{{ end }}"
+# After ESCALATED, which names the SLO already: the service of a plain alert.
+ESCALATION_SUBJECT_PLAIN = "{{ if not $labels.slo }}{{ with $labels.service }} for {{ . }}{{ end }}{{ end }}"
 SERVICE_DOWN_FOR = 120
 T = TypeVar("T")
 MAX_GROUP_RULES = 20  # Mimir's default per-group cap; Prometheus has none, but big groups hurt.
@@ -243,9 +244,19 @@ def info_file(spec: Spec, slo: SLO) -> str:
 
 
 def escalation_source(spec: Spec) -> str:
-    """The firing alerts that escalate: of the escalating severities, never an escalation."""
+    """The firing alerts that escalate: of the escalating severities, never an escalation. One
+    chain per incident: an SLO's tiers (an outage fires both page tiers) are one series per
+    SLO, so its levels page each person once; any other alert is its own chain."""
     severity = promql.any_of("severity", spec.routing.escalation_severities)
-    return f'ALERTS{{alertstate="firing", {severity}, escalation_level=""}}'
+    firing = f'alertstate="firing", {severity}, escalation_level=""'
+    return (
+        f'max by (service, slo, team, severity, category, alertstate) (ALERTS{{{firing}, slo!=""}})\nor ALERTS{{{firing}, slo=""}}'
+    )
+
+
+# What an escalation names: the SLO (all its firing tiers), or the alert.
+ESCALATED = "{{ with $labels.slo }}SLO {{ $labels.service }}/{{ . }}{{ else }}{{ $labels.alertname }}{{ end }}"
+ESCALATED_LABEL = "{{ with $labels.slo }}{{ $labels.service }}/{{ . }}{{ else }}{{ $labels.alertname }}{{ end }}"
 
 
 def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
@@ -260,12 +271,11 @@ def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
                 "for": after,
                 "labels": {
                     "escalation_level": str(level.level),
-                    "escalated_alertname": "{{ $labels.alertname }}",
+                    "escalated_alertname": ESCALATED_LABEL,
                 },
                 "annotations": {
-                    "summary": f"Escalation to level {level.level}: {{{{ $labels.alertname }}}} has been firing for "
-                    f"{after}",
-                    "description": f"{{{{ $labels.alertname }}}}{ESCALATION_SUBJECT} is still firing after {after}; "
+                    "summary": f"Escalation to level {level.level}: {ESCALATED} has been firing for {after}",
+                    "description": f"{ESCALATED}{ESCALATION_SUBJECT_PLAIN} is still firing after {after}; "
                     f"level {level.level} is notified.",
                 },
             }
