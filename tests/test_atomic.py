@@ -249,6 +249,9 @@ def test_sigkill_at_every_kind_of_moment_leaves_old_or_new_tree(tmp_path: Path) 
             return "staged"
         return "moves" if step.split()[-1] in ("replace", "_prune") else "rare"
 
+    def step_kind(step: str) -> str:
+        return step.split()[0] + " " + step.split()[-1] if not step.startswith("staged") else "staged file"
+
     draws = {
         t: {c: [i + 1 for i, s in enumerate(p) if kind(s) == c] for c in ("rare", "moves")} for t, p in profiles.items()
     }
@@ -258,10 +261,18 @@ def test_sigkill_at_every_kind_of_moment_leaves_old_or_new_tree(tmp_path: Path) 
         current = rig.state()
         target = "small" if current == "big" else "big"
         steps = profiles[target]
-        k = rng.choice(draws[target]["rare" if n % 3 == 1 else "moves"]) if n % 3 else rng.randint(1, len(steps))
+        if n % 3 == 1:
+            # Rare steps: each kind (a flush, the commit rename, roll-forward, cleanup) is hit
+            # before any repeats, so the sample covers them whatever the tree sizes are.
+            unseen = [i for i in draws[target]["rare"] if step_kind(steps[i - 1]) not in kinds_seen]
+            k = rng.choice(unseen or draws[target]["rare"])
+        elif n % 3 == 2:
+            k = rng.choice(draws[target]["moves"])
+        else:
+            k = rng.randint(1, len(steps))
         seen_steps, killed = rig.run_exact(target, k)
         last = seen_steps[-1]
-        kinds_seen.add(last.split()[0] + " " + last.split()[-1] if not last.startswith("staged") else "staged file")
+        kinds_seen.add(step_kind(last))
         # The commit point is the rename of the staging directory to .stackgen-commit.
         if "after rename" not in seen_steps:
             before_commit += 1

@@ -243,7 +243,7 @@ def test_every_alert_links_to_a_runbook_grafana_serves() -> None:
 
         panel = dashboards[cv.runbook_dashboard_uid(path)]["panels"][0]
         assert panel["type"] == "text" and panel["options"]["mode"] == "markdown"
-        body = "\n".join(line for line in text.splitlines() if not line.startswith("<!--")).strip()
+        body = "\n".join(line for line in text.split("\n") if not line.startswith("<!--")).strip()
         assert panel["options"]["content"].strip() == body
     providers = yaml.safe_load(files["grafana/provisioning/dashboards/dashboards.yml"])["providers"]
     assert any(p["folder"] == "Runbooks" and p["options"]["path"].endswith("/Runbooks") for p in providers)

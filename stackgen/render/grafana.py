@@ -94,7 +94,9 @@ def folders(spec: Spec) -> list[str]:
 def runbook_dashboard(runbook_path: str, title: str, markdown: str, tags: list[str]) -> str:
     """A runbook as a Grafana dashboard: its Markdown in one Text panel, so the runbook link
     of every alert opens in the Grafana the stack already runs."""
-    body = "\n".join(line for line in markdown.splitlines() if not line.startswith("<!--"))
+    body = "\n".join(
+        line for line in markdown.split("\n") if not line.startswith("<!--")
+    )  # not splitlines: U+2028 is text
     dashboard = g.Dashboard(
         title=title,
         uid=cv.runbook_dashboard_uid(runbook_path),

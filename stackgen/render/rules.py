@@ -249,9 +249,8 @@ def escalation_source(spec: Spec) -> str:
     SLO, so its levels page each person once; any other alert is its own chain."""
     severity = promql.any_of("severity", spec.routing.escalation_severities)
     firing = f'alertstate="firing", {severity}, escalation_level=""'
-    return (
-        f'max by (service, slo, team, severity, category, alertstate) (ALERTS{{{firing}, slo!=""}})\nor ALERTS{{{firing}, slo=""}}'
-    )
+    per_slo = "service, slo, team, severity, category, alertstate"
+    return f'max by ({per_slo}) (ALERTS{{{firing}, slo!=""}})\nor ALERTS{{{firing}, slo=""}}'
 
 
 # What an escalation names: the SLO (all its firing tiers), or the alert.
