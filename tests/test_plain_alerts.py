@@ -101,7 +101,11 @@ def test_custom_severities_route_and_escalate() -> None:
     assert route["receiver"] == "pagerduty-oncall" and route["group_wait"] == "0s"
     stack = yaml.safe_load(files["prometheus/rules/stack.rules.yml"])["groups"]
     escalation = next(g for g in stack if g["name"] == "stackgen:escalation")["rules"][0]["expr"]
-    assert escalation == 'ALERTS{alertstate="firing", severity=~"emergency|critical", escalation_level=""}'
+    firing = 'alertstate="firing", severity=~"emergency|critical", escalation_level=""'
+    assert escalation == (
+        f'max by (service, slo, team, severity, category, alertstate) (ALERTS{{{firing}, slo!=""}})\n'
+        f'or ALERTS{{{firing}, slo=""}}'
+    )
 
 
 def test_status_page_impact_values_reach_every_alert_with_an_impact() -> None:
