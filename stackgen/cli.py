@@ -132,18 +132,26 @@ def validate(
     out: OutOption = Path("output"),
 ) -> None:
     """Run the real tools on OUT: promtool check/test, amtool check-config and routes, compose schema."""
-    from stackgen.errors import StackgenError
-    from stackgen.validate import run_all
+    import os
 
-    try:
-        results = run_all(spec, out)
-    except StackgenError as err:
-        raise _fail(err) from None
-    failed = 0
-    for result in results:
+    from stackgen.errors import StackgenError
+    from stackgen.validate import Result, run_all, unit_test_files
+
+    def report(result: Result) -> None:
         mark = {"ok": "ok  ", "fail": "FAIL", "missing": "MISSING"}[result.status]
         typer.echo(f"{mark} {result.name}" + (f": {result.detail}" if result.detail else ""))
-        failed += result.status != "ok"
+
+    if (out / "prometheus/tests").is_dir():
+        tests = len(unit_test_files(out))
+        typer.echo(
+            f"validating {out}/: promtool config, rules and {tests} unit-test files ({os.cpu_count() or 2} at a time; "
+            "the SLO ones take about a minute each), amtool, compose schema, dashboards; each line as it finishes"
+        )
+    try:
+        results = run_all(spec, out, report)
+    except StackgenError as err:
+        raise _fail(err) from None
+    failed = sum(result.status != "ok" for result in results)
     typer.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +51,23 @@ def missing_secret_files(config: Path) -> list[str]:
     return sorted({n for n in named if n and not (config.parent / n).exists()})
 
 
-def promtool_results(out: Path) -> list[Result]:
+Report = Callable[[Result], None]
+
+
+def _silent(result: Result) -> None:
+    del result
+
+
+def unit_test_files(out: Path) -> list[str]:
+    return sorted(str(p.relative_to(out / "prometheus")) for p in (out / "prometheus/tests").rglob("*.test.yml"))
+
+
+def promtool_results(out: Path, report: Report = _silent) -> list[Result]:
     config = out / "prometheus/prometheus.yml"
     missing = missing_secret_files(config) if config.exists() else []
     argv = ["promtool", "check", "config", *(["--syntax-only"] if missing else []), "prometheus/prometheus.yml"]
     results = [_run("promtool check config prometheus/prometheus.yml", argv, cwd=out)]
+    report(results[0])
     if missing and results[0].status == "ok":
         results[0].detail = (
             f"syntax and references only: {len(missing)} secret file(s) are not on this machine "
@@ -70,15 +82,21 @@ def promtool_results(out: Path) -> list[Result]:
                 cwd=out,
             )
         )
-    tests = sorted(str(p.relative_to(out / "prometheus")) for p in (out / "prometheus/tests").rglob("*.test.yml"))
+        report(results[-1])
+    tests = unit_test_files(out)
 
     def unit(test: str) -> Result:
         return _run(f"promtool test rules {test}", ["promtool", "test", "rules", test], cwd=out / "prometheus")
 
-    # Unit tests are CPU-bound and independent: run them on every core.
+    # Unit tests are CPU-bound and independent: run them on every core, report each as it
+    # finishes (the long ones take a minute), list them in file order.
+    done: dict[str, Result] = {}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results += pool.map(unit, tests)
-    return results
+        futures = {pool.submit(unit, test): test for test in tests}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            report(done[futures[future]])
+    return results + [done[test] for test in tests]
 
 
 def _drop_webhook_timeouts(data: dict[str, Any]) -> int:
@@ -128,9 +146,12 @@ def config_for_amtool(config: Path, version: tuple[int, ...] | None, scratch: Pa
     return copy, notes
 
 
-def amtool_results(out: Path) -> list[Result]:
+def amtool_results(out: Path, report: Report = _silent) -> list[Result]:
     with tempfile.TemporaryDirectory() as scratch:
-        return _amtool_results(out, Path(scratch))
+        results = _amtool_results(out, Path(scratch))
+    for result in results:
+        report(result)
+    return results
 
 
 def _amtool_results(out: Path, scratch: Path) -> list[Result]:
@@ -203,15 +224,14 @@ def dashboards_result(out: Path) -> Result:
     return Result(name, "fail", "; ".join(problems)) if problems else Result(name, "ok")
 
 
-def run_all(spec: Path, out: Path) -> list[Result]:
+def run_all(spec: Path, out: Path, report: Report = _silent) -> list[Result]:
+    """Every check, each reported as soon as it is known (the unit tests take minutes)."""
     if not (out / "prometheus/prometheus.yml").exists():
         raise UsageError(f"{out} holds no rendered stack; run `stackgen render --spec {spec} --out {out}` first")
-    results = [
-        *promtool_results(out),
-        *amtool_results(out),
-        compose_result(out),
-        dashboards_result(out),
-    ]
+    results = [*promtool_results(out, report), *amtool_results(out, report)]
+    for check in (compose_result, dashboards_result):
+        results.append(check(out))
+        report(results[-1])
     from stackgen.pipeline import render_spec
     from stackgen.writer import compare
 
@@ -225,4 +245,5 @@ def run_all(spec: Path, out: Path) -> list[Result]:
             f"{len(diff.changed)} differ, {len(diff.missing)} missing, {len(diff.extra)} extra: run `stackgen render`",
         )
     )
+    report(results[-1])
     return results

@@ -60,6 +60,11 @@ def test_compose_schema_check_can_fail() -> None:
 def test_stackgen_validate_passes_on_the_default_stack(validate_run: subprocess.CompletedProcess[str]) -> None:
     assert validate_run.returncode == 0, validate_run.stdout + validate_run.stderr
     assert " 0 failed" in validate_run.stdout
+    lines = validate_run.stdout.splitlines()
+    # It says first what it will run (the unit tests take minutes), then a line per check.
+    assert lines[0].startswith("validating ") and "unit-test files" in lines[0]
+    checks = [line for line in lines if line.startswith(("ok ", "FAIL", "MISSING"))]
+    assert len(checks) == int(lines[-1].split()[0]) and lines[-1].endswith(" 0 failed")
     for check in (
         "promtool check config",
         "promtool check rules",
