@@ -130,11 +130,15 @@ def alert_runbook_file(alert: Alert) -> str:
 
 
 def alert_runbook_url(stack: Stack, alert: Alert) -> str:
-    if alert.runbook_url:
-        return alert.runbook_url
+    return alert.runbook_url or runbook_link(stack, alert_runbook_file(alert))
+
+
+def runbook_link(stack: Stack, runbook_path: str) -> str:
+    """Where a runbook file is read: under stack.runbook_base_url (your Git host), or else as
+    its dashboard in the Grafana the stack runs."""
     if stack.runbook_base_url:
-        return f"{stack.runbook_base_url}/{alert.service or '_stack'}/alerts/{alert.name}.md"
-    return f"{stack.grafana_url}/d/{runbook_dashboard_uid(alert_runbook_file(alert))}"
+        return f"{stack.runbook_base_url}/{runbook_path.removeprefix('runbooks/')}"
+    return f"{stack.grafana_url}/d/{runbook_dashboard_uid(runbook_path)}"
 
 
 # Runbooks are also Grafana dashboards (one Text panel each, folder Runbooks): with no
@@ -161,11 +165,7 @@ def runbook_file(slo: SLO) -> str:
 
 
 def runbook_url(stack: Stack, slo: SLO) -> str:
-    if slo.runbook_url:
-        return slo.runbook_url
-    if stack.runbook_base_url:
-        return f"{stack.runbook_base_url}/{slo.service}/{slo.name}.md"
-    return f"{stack.grafana_url}/d/{runbook_dashboard_uid(runbook_file(slo))}"
+    return slo.runbook_url or runbook_link(stack, runbook_file(slo))
 
 
 def service_dashboard_uid(service: str) -> str:

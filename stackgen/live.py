@@ -30,7 +30,7 @@ from typing import Any
 
 import promql_parser
 
-from stackgen.durations import format_duration
+from stackgen.durations import format_duration, parse_duration
 from stackgen.errors import UsageError
 from stackgen.model import SLO, Spec
 from stackgen.promql import WINDOW_PLACEHOLDER, join_matchers
@@ -119,11 +119,10 @@ def vector_selectors(expr: str) -> list[str]:
 def parse_retention(text: str) -> int | None:
     """Seconds in runtimeinfo's storageRetention ("15d", "30d or 512MiB"); None if only a
     size limits it."""
-    units = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
-    match = re.match(r"^\s*((?:[0-9]+(?:ms|[ywdhms]))+)", text)
-    if not match:
+    try:
+        return parse_duration(text.split(" or ")[0].strip())
+    except ValueError:
         return None
-    return sum(int(v) * units[u] for v, u in re.findall(r"([0-9]+)(ms|[ywdhms])", match.group(1)) if u != "ms")
 
 
 def le_values(values: list[str]) -> list[Decimal]:

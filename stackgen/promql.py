@@ -56,21 +56,17 @@ def matchers_error(matchers: str) -> str | None:
 def regex_error(selector: str) -> str | None:
     """A regex matcher Prometheus (Go's regexp, RE2) would refuse, e.g. a repetition over
     1,000 (`5{1001}`), which promql-parser (Rust's regex) accepts."""
-    import re2
+    from stackgen import goregex
 
-    options = re2.Options()
-    options.log_errors = False
     for op, value in re.findall(r'(=~|!~)\s*("(?:[^"\\]|\\.)*")', selector):
         pattern = json.loads(value)
-        if re.search(r"(?<!\\)(?:\\\\)*\\C", pattern):
-            return f"regex {value} ({op}): \\C (any byte) is refused by Go's regexp; use . instead"
         if re.search(r"\(\?<[A-Za-z_]", pattern):
             return f"regex {value} ({op}): write named groups (?P<name>...); Go before 1.22 refuses (?<name>...)"
-        try:
-            re2.compile(f"^(?:{pattern})$", options)
-        except re2.error as err:
-            message = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
-            return f"regex {value} ({op}) is refused by Prometheus (Go's RE2): {message}"
+        error = goregex.compile_error(f"^(?:{pattern})$")
+        if error and error.startswith("\\C"):
+            return f"regex {value} ({op}): {error}"
+        if error:
+            return f"regex {value} ({op}) is refused by Prometheus (Go's RE2): {error}"
     return None
 
 

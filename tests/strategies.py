@@ -24,23 +24,12 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from stackgen.model import RESERVED_LABELS
 from stackgen.spec.loader import CONTROL_CHARS, SCHEMA_PATH
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 DEFS = SCHEMA["$defs"]
-RESERVED = {
-    "service",
-    "slo",
-    "team",
-    "severity",
-    "tier",
-    "category",
-    "alertname",
-    "long_window",
-    "short_window",
-    "impact",
-    "escalation_level",
-}
+RESERVED = RESERVED_LABELS
 DAY = 86400
 UNITS = (("d", DAY), ("h", 3600), ("m", 60), ("s", 1))
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import re2
-
+from stackgen import goregex
 from stackgen.model.types import RedactionPattern
 
 REDACTED = "<redacted>"
@@ -213,25 +212,18 @@ def builtin_patterns(names: tuple[str, ...]) -> list[RedactionPattern]:
     return [pattern for name in names for pattern in _BY_NAME[name].patterns]
 
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # the C++ library would print its own copy to stderr
-
-
 def re2_incompatibility(pattern: str, need_group: bool = True) -> str | None:
-    """Why Go's regexp (RE2), which Promtail and Alloy run, would refuse the pattern, or None.
-    Judged by RE2 itself (google-re2), with Go's own extra refusals and friendlier words
-    for the usual cases."""
+    """Why Go's regexp (RE2), which Promtail and Alloy run, would refuse the pattern, or None;
+    friendlier words for the usual cases, then goregex's verdict."""
     if re.search(r"\(\?[=!]|\(\?<[=!]", pattern):
         return "lookahead/lookbehind is not supported by RE2 (Promtail and Alloy are Go); rewrite without it"
     if re.search(r"(?<!\\)(?:\\\\)*\\[1-9]", pattern):
         return "backreferences are not supported by RE2; rewrite without them"
-    if re.search(r"(?<!\\)(?:\\\\)*\\C", pattern):
-        return r"\C (any byte) is not supported by Go's regexp; use . instead"
-    try:
-        compiled = re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as err:
-        message = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
-        return f"RE2 (Promtail and Alloy are Go) refuses it: {message}"
-    if need_group and compiled.groups == 0:
+    error = goregex.compile_error(pattern)
+    if error and error.startswith("\\C"):
+        return error
+    if error:
+        return f"RE2 (Promtail and Alloy are Go) refuses it: {error}"
+    if need_group and goregex.groups(pattern) == 0:
         return "needs a capture group: the replace stage replaces what the group captures"
     return None
