@@ -19,6 +19,8 @@ LABEL_TEAM = "team"
 # Recording rules (level:metric:operations, as the Prometheus naming guide suggests).
 BAD_RATE = "slo:sli_bad_events:rate{base}"
 TOTAL_RATE = "slo:sli_total_events:rate{base}"
+# Hourly sums of the base rates: the long windows (slo_math.rollup_windows) add up these.
+ROLLUP_SUFFIX = "_sum1h"
 ERROR_RATIO = "slo:sli_error:ratio_rate{window}"
 BURN_RATE = "slo:burn_rate:ratio_rate{window}"
 BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
@@ -48,6 +50,14 @@ def bad_rate(stack: Stack) -> str:
 
 def total_rate(stack: Stack) -> str:
     return TOTAL_RATE.format(base=format_duration(stack.base_window))
+
+
+def bad_rollup(stack: Stack) -> str:
+    return bad_rate(stack) + ROLLUP_SUFFIX
+
+
+def total_rollup(stack: Stack) -> str:
+    return total_rate(stack) + ROLLUP_SUFFIX
 
 
 def error_ratio(window: int) -> str:

@@ -15,7 +15,8 @@ def explain_text(spec: Spec) -> str:
     base = spec.stack.base_window
     lines = [
         f"Base window B = {format_duration(base)} (the evaluation interval). Detection time at 100% errors "
-        "= L*r*b + B/2, plus up to one evaluation interval.",
+        "= L*r*b + B/2, plus up to one evaluation interval. Long windows no page reads (1d, 3d, the "
+        "period) add up hourly rollups and end at the last whole hour: those alerts may fire up to 1h later.",
         "",
     ]
     header = (
@@ -47,7 +48,8 @@ def explain_text(spec: Spec) -> str:
                     num(tier.burn_rate),
                     f"{num(tier.burn_rate * slo.budget * 100)}%",
                     f"{num(tier.budget_share * 100)}%",
-                    _human(detect),
+                    _human(detect)
+                    + (" + up to 1h" if tier.long_window in slo.rollup_windows(base) else ""),
                 )
             )
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]

@@ -16,6 +16,12 @@ DAY = 86400
 # and windows instead, and the budget share follows: see SHORT_PERIOD_POLICY.
 KEEP_BUDGET_SHARE_FROM = 28 * DAY
 REFERENCE_PERIOD = 30 * DAY
+# Long windows read hourly rollups of the base series instead of every base sample: a 30d
+# window then reads 720 samples per series instead of 43,200. The price is lag: such a window
+# ends at the last whole hour, so it sees up to ROLLUP_STEP less of the recent past. Only
+# windows no page tier reads, at least ROLLUP_FROM long, are rolled up (see rollup_windows).
+ROLLUP_STEP = 3600
+ROLLUP_FROM = DAY
 
 SHORT_PERIOD_POLICY = (
     "Periods shorter than 28d keep the 30d burn rates (14.4, 6, 3, 1) and windows; the share "
@@ -89,3 +95,14 @@ def detection_seconds(
 ) -> Decimal:
     """Time from error onset to alert: L * r * b / e + B/2 (SLO-MATH.md), for e >= r*b."""
     return tidy(Decimal(long_window) * burn_rate * budget / error_ratio + Decimal(base_window) / 2)
+
+
+def rollup_windows(windows: tuple[int, ...], page_windows: set[int], base_window: int) -> frozenset[int]:
+    """Windows computed from hourly rollups: whole hours, at least ROLLUP_FROM long, read by no
+    page tier (pages keep detecting within one evaluation interval), with a base window that
+    divides the hour (each rollup then sums exactly ROLLUP_STEP / B base samples)."""
+    if ROLLUP_STEP % base_window:
+        return frozenset()
+    return frozenset(
+        w for w in windows if w >= ROLLUP_FROM and w % ROLLUP_STEP == 0 and w not in page_windows
+    )

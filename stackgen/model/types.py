@@ -94,6 +94,12 @@ class SLO:
             seen.update((tier.long_window, tier.short_window))
         return tuple(sorted(seen))
 
+    def rollup_windows(self, base_window: int) -> frozenset[int]:
+        """Windows read from hourly rollups (slo_math.rollup_windows): the ticket tiers' long
+        windows and the period, in the default tiers."""
+        pages = {w for t in self.tiers if t.severity == "page" for w in (t.long_window, t.short_window)}
+        return slo_math.rollup_windows(self.windows, pages, base_window)
+
 
 @dataclass(frozen=True)
 class Service:

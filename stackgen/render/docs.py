@@ -64,7 +64,12 @@ def tier_rows(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 "burn_rate": num(tier.burn_rate),
                 "threshold_pct": num(tier.burn_rate * slo.budget * 100),
                 "share_pct": num(tier.budget_share * 100),
-                "detection": f"{int(detection)}s",
+                "detection": f"{int(detection)}s"
+                + (
+                    " + up to 1h (hourly rollups)"
+                    if tier.long_window in slo.rollup_windows(spec.stack.base_window)
+                    else ""
+                ),
             }
         )
     return rows
@@ -87,6 +92,7 @@ def runbook(spec: Spec, slo: SLO) -> str:
         budget_low_pct=num(slo.budget_low * 100),
         short_period_policy=(slo_math.SHORT_PERIOD_POLICY if slo.period < slo_math.KEEP_BUDGET_SHARE_FROM else ""),
         bad_rate=cv.bad_rate(spec.stack),
+        rollup_windows=", ".join(format_duration(w) for w in sorted(slo.rollup_windows(spec.stack.base_window))),
         total_rate=cv.total_rate(spec.stack),
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import promql_parser
 
-from stackgen import alert_templates, promql
+from stackgen import alert_templates, promql, slo_math
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import SLO, Alert, Routing, Service, Spec, Stack, Tier
@@ -363,10 +363,25 @@ def _safe_format(value: Fraction, fmt: str) -> bool:
     return fmt.format(x - delta) == fmt.format(x + delta)
 
 
-def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Fraction:
+@functools.lru_cache(maxsize=4096)
+def rolled(slo: SLO, base: int) -> frozenset[int]:
+    return slo.rollup_windows(base)
+
+
+def window_end(slo: SLO, window: int, t: int, base: int) -> int:
+    """The last base sample a window's rule holds at evaluation time t: t itself, or, for a
+    window read from hourly rollups, the last whole hour (the rollups are read at the hours)."""
+    return t - t % slo_math.ROLLUP_STEP if window in rolled(slo, base) else t
+
+
+def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Fraction | None:
     """Error ratio over a window: a ratio of sums of the base samples it holds (SLO-MATH.md).
-    The base sample at time s covers (s - B, s]; a window ending at t holds those in (t - W, t]."""
+    The base sample at time s covers (s - B, s]; a window ending at t holds those in (t - W, t].
+    None when it holds none (the rule records nothing)."""
+    t = window_end(slo, window, t, base)
     start = max(first_base_sample(slo, base), t - window + base)
+    if t < start:
+        return None
     if sc.busy is None and "error_at" not in vars(sc):
         # Constant traffic: count grid samples instead of walking them (renders stay fast).
         # The sample at t=0 (availability only) sees one scrape of B/step.
@@ -397,9 +412,10 @@ def _fraction(value: Decimal) -> Fraction:
     return Fraction(value)
 
 
-def budget_left(slo: SLO, sc: Scenario, t: int, base: int) -> Fraction:
-    """1 - ratio(period) / b."""
-    return _left(window_ratio(slo, sc, t, slo.period, base), slo.budget)
+def budget_left(slo: SLO, sc: Scenario, t: int, base: int) -> Fraction | None:
+    """1 - ratio(period) / b; None before the period's window holds a sample."""
+    ratio = window_ratio(slo, sc, t, slo.period, base)
+    return None if ratio is None else _left(ratio, slo.budget)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -409,7 +425,9 @@ def _left(ratio: Fraction, budget: Decimal) -> Fraction:
 
 def short_burn(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> Fraction:
     """The alert's $value: the short window's burn rate, ratio / b."""
-    return window_ratio(slo, sc, t, tier.short_window, base) / _fraction(slo.budget)
+    ratio = window_ratio(slo, sc, t, tier.short_window, base)
+    assert ratio is not None, "a firing alert's short window holds samples"
+    return ratio / _fraction(slo.budget)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -432,12 +450,15 @@ def _alert_labels(
     return tuple((k, str(v)) for k, v in rule["labels"].items())
 
 
-def expected_annotations(spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budget: Fraction) -> dict[str, str]:
+def expected_annotations(
+    spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budget: Fraction | None
+) -> dict[str, str]:
     """The rule's annotations with its two templated values replaced by the expected ones."""
     annotations = dict(_burn_annotations(spec.stack, spec.routing, slo, tier))
     description = annotations["description"]
     description = description.replace('{{ $value | printf "%.1f" }}', f"{float(burn):.1f}")
-    description = description.replace(rule_render.budget_query(slo), humanize_percentage(budget))
+    left = "unknown" if budget is None else humanize_percentage(budget)  # the template's "else" branch
+    description = description.replace(rule_render.budget_query(slo), left)
     annotations["description"] = _untemplate(description)
     return annotations
 
@@ -471,11 +492,10 @@ def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tupl
     # Clean traffic first, long enough that the long window is full when the alert is due
     # (the formula assumes a full window of good events before the onset).
     onset = _ceil_to(Fraction(tier.long_window) * (1 - Fraction(threshold) / Fraction(error)), base) + base
-    t_quiet = onset + _floor_to(expect - base, base)
-    t_fire = onset + _ceil_to(expect + base, base)
+    t_quiet, t_fire = alert_times(slo, tier, onset, expect, base)
     sc = Scenario(step=step, end=0, onset=onset, stop=t_fire, error=error)
     t_fire = _stable_check_time(slo, tier, sc, t_fire, base)
-    t_stopped = t_fire + tier.short_window + base
+    t_stopped = stopped_by(slo, tier, t_fire, base)
     sc.end = t_stopped + base
     series = input_series(slo, sc)
     assert series is not None
@@ -498,8 +518,8 @@ def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tupl
     note = (
         f"{name} ({tier.severity} {tier.long}/{tier.short} > {num(tier.burn_rate)}x), just above the threshold: "
         f"error ratio {num(error)} ({num(error / threshold)} x {num(threshold)}) from {at(onset)}. Predicted detection "
-        f"L*r*b/e + B/2 = {float(expect):.0f}s after onset: not firing at {at(t_quiet)}, firing at {at(t_fire)}; "
-        f"errors stop then, so it stops within the short window plus B, by {at(t_stopped)}."
+        f"L*r*b/e + B/2 = {float(expect):.0f}s after onset{lag_note(slo, tier, base)}: not firing at {at(t_quiet)}, "
+        f"firing at {at(t_fire)}; errors stop then, so it stops within the short window plus B, by {at(t_stopped)}."
     )
     groups.append((note, {"name": note, "interval": at(step), "input_series": series, "alert_rule_test": tests}))
 
@@ -536,7 +556,8 @@ def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict
     onset = max(t.long_window for t in slo.tiers)
     error = Decimal(1)
     due = {t: detection(t, slo.budget, error, base) for t in slo.tiers}
-    stop = onset + max(_ceil_to(d + base, base) for d in due.values())
+    times = {t: alert_times(slo, t, onset, due[t], base) for t in slo.tiers}
+    stop = max(fire for _, fire in times.values())
     sc = Scenario(step=step, end=0, onset=onset, stop=stop, error=error)
     stop = max(_stable_check_time(slo, t, sc, stop, base) for t in slo.tiers)
     sc.stop = stop
@@ -547,8 +568,7 @@ def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict
     lines = []
     for tier in slo.tiers:
         name = cv.burn_alert_name(tier)
-        t_quiet = onset + _floor_to(due[tier] - base, base)
-        t_fire = onset + _ceil_to(due[tier] + base, base)
+        t_quiet, t_fire = times[tier]
         labels = alert_labels(spec, service, slo, tier)
         if t_quiet > onset:
             tests.append({"eval_time": at(t_quiet), "alertname": name, "exp_alerts": []})
@@ -567,13 +587,43 @@ def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict
                     ],
                 }
             )
-        tests.append({"eval_time": at(stop + tier.short_window + base), "alertname": name, "exp_alerts": []})
-        lines.append(f"{name} due {float(due[tier]):.0f}s after onset")
+        tests.append({"eval_time": at(stopped_by(slo, tier, stop, base)), "alertname": name, "exp_alerts": []})
+        lines.append(f"{name} due {float(due[tier]):.0f}s after onset{lag_note(slo, tier, base)}")
     note = (
         f"100% errors from {at(onset)} to {at(stop)}: " + ", ".join(lines) + "; each stops within its short "
         "window plus B after the errors stop."
     )
     return (note, {"name": note, "interval": at(step), "input_series": series, "alert_rule_test": tests})
+
+
+def alert_times(slo: SLO, tier: Tier, onset: int, due: Fraction, base: int) -> tuple[int, int]:
+    """(an evaluation where the alert surely has not fired yet, one where it surely has) for
+    errors from `onset` that SLO-MATH.md says are detected `due` seconds later: one base window
+    either side. A long window read from hourly rollups only moves at the hours, so both move
+    to the hour marks around them: a ticket may fire up to 1h later than the formula."""
+    quiet = onset + _floor_to(due - base, base)
+    fire = onset + _ceil_to(due + base, base)
+    if tier.long_window in rolled(slo, base):
+        hour = slo_math.ROLLUP_STEP
+        quiet = _floor_to(Fraction(quiet), hour) + hour - base  # the long window still ends by `quiet`
+        fire = _ceil_to(Fraction(fire), hour)
+        assert fire - (onset + due) <= hour + 2 * base, "a rolled-up window lags by at most its step"
+    return quiet, fire
+
+
+def stopped_by(slo: SLO, tier: Tier, errors_stop: int, base: int) -> int:
+    """When the alert has surely stopped: the short window has held no error for a base window
+    (at the next hour mark when the short window, too, is read from rollups)."""
+    t = errors_stop + tier.short_window + base
+    if tier.short_window in rolled(slo, base):
+        t = _ceil_to(Fraction(t), slo_math.ROLLUP_STEP)
+    return t
+
+
+def lag_note(slo: SLO, tier: Tier, base: int) -> str:
+    if tier.long_window not in rolled(slo, base):
+        return ""
+    return f" (its {tier.long} window is read from hourly rollups: at the next hour mark)"
 
 
 def _ceil_to(value: Fraction, unit: int) -> int:
@@ -603,7 +653,7 @@ def _stable_check_time(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) ->
         sc.stop = max(sc.stop, t)
         left = budget_left(slo, sc, t, base)
         burn = short_burn(slo, tier, sc, t, base)
-        if _safe_format(burn, "{:.1f}") and _percent_safe(left):
+        if _safe_format(burn, "{:.1f}") and (left is None or _percent_safe(left)):
             return t
         t += base
     raise AssertionError(f"no stable check time for {slo.id} {tier.long}")
@@ -615,22 +665,36 @@ def _percent_safe(value: Fraction) -> bool:
 
 
 def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
-    """Recording rules against a known series: ratio of sums with 10x day/night traffic."""
+    """Recording rules against a known series: ratio of sums with 10x day/night traffic, for
+    a window of base samples and for the shortest window read from hourly rollups."""
+    base = spec.stack.base_window
+    exact = [w for w in slo.windows if w not in rolled(slo, base)]
+    groups = []
+    if exact:
+        # A compressed day: the 6h window (or the SLO's nearest) holds a busy half at 10x traffic
+        # with 1% errors and a quiet half with 10% errors. Full days cost promtool 4x more time
+        # and prove nothing more: the ratio of sums does not depend on the window's length.
+        # A window of a few base samples cannot hold a busy and a quiet half (a 30s short window
+        # at B = 30s is one sample): pick among windows of at least 4 samples.
+        candidates = [w for w in exact if w >= 4 * base] or [max(exact)]
+        groups.append(_ratio_group(spec, slo, min(candidates, key=lambda w: abs(w - 6 * 3600))))
+    if rolled(slo, base):
+        groups.append(_ratio_group(spec, slo, min(rolled(slo, base))))
+    return groups
+
+
+def _ratio_group(spec: Spec, slo: SLO, window: int) -> tuple[str, dict[str, Any]]:
     base = spec.stack.base_window
     step = base // 2 if base % 2 == 0 else base
-    # A compressed day: the 6h window (or the SLO's nearest) holds a busy half at 10x traffic
-    # with 1% errors and a quiet half with 10% errors. Full days cost promtool 4x more time
-    # and prove nothing more: the ratio of sums does not depend on the window's length.
-    # A window of a few base samples cannot hold a busy and a quiet half (a 30s short window
-    # at B = 30s is one sample): pick among windows of at least 4 samples.
-    candidates = [w for w in slo.windows if w >= 4 * base] or [max(slo.windows)]
-    window = min(candidates, key=lambda w: abs(w - 6 * 3600))
+    # A window read from hourly rollups is checked half an hour after its last hour mark: it
+    # still holds the day that ended there (with no extra samples from the half hour).
+    t = window + (slo_math.ROLLUP_STEP // 2 if window in rolled(slo, base) else base)
     busy = slo.sli.kind != "availability"  # scrape samples cannot vary with traffic
     sc = Scenario(
         step=step,
-        end=window + base,
+        end=t,
         onset=0,
-        stop=window + base,
+        stop=t,
         error=Decimal("0.01"),
         busy=(window, window // 2, 10) if busy else None,
     )
@@ -645,7 +709,7 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
     sc.error_at = error_at  # type: ignore[method-assign]
     series = input_series(slo, sc)
     assert series is not None
-    t = window + base
+    # The window's samples hold one whole cycle of the day/night shape wherever it ends.
     expected, mean_of_ratios = _day_night_ratios(sc, window, base, quiet_error)
     sel = cv.slo_matchers(slo)
     ratio = f"{cv.error_ratio(window)}{sel}"
@@ -665,7 +729,8 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
             ],
         },
     ]
-    note = f"Recording rules: the {format_duration(window)} error ratio is a ratio of sums = {float(expected):.6g}" + (
+    how = "sum of hourly rollups read at the hour marks" if window in rolled(slo, base) else "ratio of sums"
+    note = f"Recording rules: the {format_duration(window)} error ratio is a {how} = {float(expected):.6g}" + (
         f" (busy half at 10x traffic with 1% errors, quiet half with 10%; a mean of ratios would say "
         f"{float(mean_of_ratios):.6g})"
         if busy
@@ -673,7 +738,7 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
     )
     if busy:
         assert abs(Fraction(expected) - Fraction(mean_of_ratios)) > Fraction(expected) / 2, "must tell them apart"
-    return [(note, {"name": note, "interval": at(step), "input_series": series, "promql_expr_test": tests})]
+    return (note, {"name": note, "interval": at(step), "input_series": series, "promql_expr_test": tests})
 
 
 def _day_night_ratios(sc: Scenario, window: int, base: int, quiet_error: Decimal) -> tuple[Fraction, Fraction]:
@@ -773,6 +838,10 @@ def absent_group(
     )
 
 
+def _below(value: Fraction | None, line: Fraction) -> bool:
+    return value is not None and value < line
+
+
 def budget_group(
     spec: Spec, service: Service, slo: SLO, alerts: dict[str, dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
@@ -784,12 +853,11 @@ def budget_group(
     margin = Fraction(1, 10**9)
     for onset in range(10 * base, 30 * base, base):
         sc = Scenario(step=step, end=0, onset=onset, stop=10**9, error=error)
-        crossing = next(t for t in range(onset, onset + slo.period, base) if budget_left(slo, sc, t, base) < low)
-        # No evaluation may sit on the line itself: float noise would decide it.
-        if (
-            budget_left(slo, sc, crossing, base) < low - margin
-            and budget_left(slo, sc, crossing - base, base) > low + margin
-        ):
+        crossing = next(t for t in range(onset, onset + slo.period, base) if _below(budget_left(slo, sc, t, base), low))
+        # No evaluation may sit on the line itself: float noise would decide it. (With the
+        # period read from hourly rollups, the budget has no value before the first hour.)
+        before = budget_left(slo, sc, crossing - base, base)
+        if _below(budget_left(slo, sc, crossing, base), low - margin) and (before is None or before > low + margin):
             break
     check = crossing + rule_render.BUDGET_LOW_FOR + base
     sc.end = check + base
@@ -797,7 +865,7 @@ def budget_group(
     assert series is not None
     rule = alerts[cv.ALERT_BUDGET_LOW]
     value = budget_left(slo, sc, check, base)
-    while not _percent_safe(value):
+    while value is None or not _percent_safe(value):
         check += base
         sc.end = check + base
         value = budget_left(slo, sc, check, base)

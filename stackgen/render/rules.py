@@ -51,14 +51,28 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         {"record": cv.bad_rate(stack), "expr": bad, "labels": slo_labels(slo)},
         {"record": cv.total_rate(stack), "expr": total, "labels": slo_labels(slo)},
     ]
+    rolled = slo.rollup_windows(stack.base_window)
+    if rolled:
+        hour = window_range(slo_math.ROLLUP_STEP)
+        for record, source in ((cv.bad_rollup(stack), cv.bad_rate(stack)), (cv.total_rollup(stack), cv.total_rate(stack))):
+            # The last hour's base samples, summed: windows of whole hours add up one per hour.
+            rules.append({"record": record, "expr": f"sum(sum_over_time({source}{sel}[{hour}]))", "labels": slo_labels(slo)})
     for window in slo.windows:
-        rng = window_range(window)
+        if window in rolled:
+            # One rollup per hour of the window, read at the hours' marks (a subquery step is
+            # aligned to the clock): the window ends at the last whole hour.
+            rng = f"{window_range(window)}:{format_duration(slo_math.ROLLUP_STEP)}"
+            bad_series, total_series = cv.bad_rollup(stack), cv.total_rollup(stack)
+        else:
+            rng = window_range(window)
+            bad_series, total_series = cv.bad_rate(stack), cv.total_rate(stack)
         rules.append(
             {
                 "record": cv.error_ratio(window),
-                # Ratio of sums over the base series; "> 0" drops quiet windows (no NaN, no page).
-                "expr": f"sum_over_time({cv.bad_rate(stack)}{sel}[{rng}])\n/\n"
-                f"(sum_over_time({cv.total_rate(stack)}{sel}[{rng}]) > 0)",
+                # Ratio of sums; "> 0" drops quiet windows (no NaN, no page). sum() drops the
+                # labels the series carry, so renaming the team leaves one series, not two.
+                "expr": f"sum(sum_over_time({bad_series}{sel}[{rng}]))\n/\n"
+                f"(sum(sum_over_time({total_series}{sel}[{rng}])) > 0)",
                 # Labels repeat the series' own: they make each rule distinct to promtool's linter.
                 "labels": slo_labels(slo),
             }
@@ -196,6 +210,19 @@ def slo_header(spec: Spec, slo: SLO) -> str:
         f"Ranges are one second short of each window (e.g. [59m59s] for 1h) so they hold exactly "
         f"window/{base} base samples in Prometheus 2 (closed ranges) and 3 (left-open ranges). "
         f"Alerts: {tiers}."
+        + rollup_note(spec, slo)
+    )
+
+
+def rollup_note(spec: Spec, slo: SLO) -> str:
+    rolled = sorted(slo.rollup_windows(spec.stack.base_window))
+    if not rolled:
+        return ""
+    names = ", ".join(format_duration(w) for w in rolled)
+    return (
+        f" The {names} windows add up hourly sums of the base series (*{cv.ROLLUP_SUFFIX}), read at each "
+        f"whole hour: they cost one sample per hour of window instead of one per {format_duration(spec.stack.base_window)}"
+        ", and end at the last whole hour, so a ticket or the budget may lag by up to 1h. Page windows are exact."
     )
 
 

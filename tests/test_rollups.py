@@ -1,0 +1,199 @@
+"""Long windows from hourly rollups, and window rules that survive a spec edit.
+
+The generated promtool tests (tests/test_slo_engine.py) prove each tier's timing with the
+rollups' lag; here: which windows are rolled up, what the rules read, and a promtool test
+of a team rename in the middle of the series (the rules of the renamed spec run over the
+base series the old rules recorded), which fails against rules that do not aggregate.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import promql_parser
+import pytest
+import yaml
+
+from stackgen import slo_math
+from stackgen.model import build_model
+from stackgen.render import render_all
+from stackgen.spec import load_spec_text
+from tests.conftest import DEFAULT_SPEC, require_tool
+
+HOUR, DAY = 3600, 86400
+SERVICE, SLO = "api", "error-rate"
+
+
+def model(text: str):  # type: ignore[no-untyped-def]
+    return build_model(load_spec_text(text))
+
+
+def error_rate(m):  # type: ignore[no-untyped-def]
+    return next(s for s in m.slos if s.service == SERVICE and s.name == SLO)
+
+
+def test_rolled_up_windows_are_the_ticket_windows_and_the_period() -> None:
+    m = model(DEFAULT_SPEC.read_text())
+    slo = error_rate(m)
+    assert slo.rollup_windows(m.stack.base_window) == {DAY, 3 * DAY, 30 * DAY}
+    pages = {w for t in slo.tiers if t.severity == "page" for w in (t.long_window, t.short_window)}
+    assert not pages & slo.rollup_windows(m.stack.base_window)
+
+
+@pytest.mark.parametrize(
+    ("windows", "pages", "base", "expected"),
+    [
+        ((300, HOUR, DAY, 30 * DAY), {300, HOUR}, 60, {DAY, 30 * DAY}),
+        ((300, HOUR, DAY, 30 * DAY), {DAY, 300}, 60, {30 * DAY}),  # a page on 1d stays exact
+        ((300, 23 * HOUR, 30 * DAY), set(), 60, {30 * DAY}),  # shorter than a day: exact
+        ((DAY + 1800, 30 * DAY), set(), 30, {30 * DAY}),  # not whole hours: exact
+        ((DAY, 30 * DAY), set(), 420, set()),  # 7m does not divide the hour: no rollups
+        ((DAY, 30 * DAY), set(), 15, {DAY, 30 * DAY}),
+    ],
+)
+def test_rollup_rule(windows: tuple[int, ...], pages: set[int], base: int, expected: set[int]) -> None:
+    assert slo_math.rollup_windows(windows, pages, base) == expected
+
+
+def rules_of(files: dict[str, str]) -> dict[str, str]:
+    doc = yaml.safe_load(files[f"prometheus/rules/{SERVICE}/{SLO}.rules.yml"])
+    return {r["record"]: r["expr"] for g in doc["groups"] for r in g["rules"] if "record" in r}
+
+
+def test_long_windows_read_rollups_and_short_windows_the_base_series() -> None:
+    records = rules_of(render_all(model(DEFAULT_SPEC.read_text())))
+    assert records["slo:sli_bad_events:rate1m_sum1h"] == (
+        f'sum(sum_over_time(slo:sli_bad_events:rate1m{{service="{SERVICE}", slo="{SLO}"}}[59m59s]))'
+    )
+    for window, source, rng in [
+        ("5m", "rate1m", "4m59s"),
+        ("6h", "rate1m", "5h59m59s"),
+        ("1d", "rate1m_sum1h", "23h59m59s:1h"),
+        ("30d", "rate1m_sum1h", "29d23h59m59s:1h"),
+    ]:
+        expr = records[f"slo:sli_error:ratio_rate{window}"]
+        promql_parser.parse(expr)
+        assert f"slo:sli_bad_events:{source}{{" in expr and f"[{rng}]" in expr, expr
+        assert f"slo:sli_total_events:{source}{{" in expr
+
+
+# --- a team rename in the middle of the series --------------------------------------------
+
+STEP = 30  # input samples every 30s: rate() over 1m sees three of them in Prometheus 2 and 3
+RENAME = 120 * 60  # the new rules' raw counters start here; the old base series end here
+ERRORS_FROM = 105 * 60  # 100% errors from here (old rules) on (new rules) ...
+ERRORS_TO = 135 * 60  # ... to here
+RATE = 10  # events per second, all the time
+
+
+def _every_minute(first: int, last: int, value_at) -> str:  # type: ignore[no-untyped-def]
+    """promtool values at STEP: a sample each whole minute in [first, last], missing otherwise."""
+    out = []
+    for i in range(last // STEP + 1):
+        t = i * STEP
+        out.append(str(value_at(t)) if first <= t <= last and t % 60 == 0 else "_")
+    return " ".join(out)
+
+
+def _counter_from(start: int, end: int, increment_at) -> str:  # type: ignore[no-untyped-def]
+    out, value = [], 0
+    for i in range(end // STEP + 1):
+        t = i * STEP
+        if t < start:
+            out.append("_")
+            continue
+        if t > start:
+            value += increment_at(t)
+        out.append(str(value))
+    return " ".join(out)
+
+
+def rename_test(rule_file: str, old_team: str, new_team: str, end: int) -> dict:  # type: ignore[type-arg]
+    labels = f'service="{SERVICE}", slo="{SLO}"'
+
+    def errors(t: int) -> bool:
+        return ERRORS_FROM < t <= ERRORS_TO
+
+    old = [
+        # What the old rules recorded until the rename, one base sample per minute.
+        {
+            "series": f'slo:sli_total_events:rate1m{{{labels}, team="{old_team}"}}',
+            "values": _every_minute(60, RENAME, lambda t: RATE),
+        },
+        {
+            "series": f'slo:sli_bad_events:rate1m{{{labels}, team="{old_team}"}}',
+            "values": _every_minute(60, RENAME, lambda t: RATE if errors(t) else 0),
+        },
+    ]
+    raw = [
+        {
+            "series": 'http_requests_total{job="api", code="500"}',
+            "values": _counter_from(RENAME, end, lambda t: RATE * STEP if errors(t) else 0),
+        },
+        {
+            "series": 'http_requests_total{job="api", code="200"}',
+            "values": _counter_from(RENAME, end, lambda t: 0 if errors(t) else RATE * STEP),
+        },
+    ]
+    at = f"{ERRORS_TO // 60}m"
+    # By SLO-MATH's ratio of sums over the base samples at whole minutes in (t - W, t]:
+    # 1h at 135m: 30 error minutes (106..135) of 60. 1d, read at the last whole hour (120m):
+    # 15 error minutes (106..120) of 120.
+    new = f'service="{SERVICE}", slo="{SLO}", team="{new_team}"'
+    return {
+        "rule_files": [rule_file],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": f"{STEP}s",
+                "input_series": old + raw,
+                "promql_expr_test": [
+                    {
+                        "expr": "slo:sli_error:ratio_rate1h",
+                        "eval_time": at,
+                        "exp_samples": [{"labels": f"slo:sli_error:ratio_rate1h{{{new}}}", "value": 0.5}],
+                    },
+                    {
+                        "expr": "slo:sli_error:ratio_rate1d",
+                        "eval_time": at,
+                        "exp_samples": [{"labels": f"slo:sli_error:ratio_rate1d{{{new}}}", "value": 0.125}],
+                    },
+                    {
+                        "expr": 'count by (team) (ALERTS{alertname="SLOBurnRate1h", alertstate="firing"})',
+                        "eval_time": at,
+                        "exp_samples": [{"labels": f'{{team="{new_team}"}}', "value": 1}],
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def run_rename(tmp_path: Path, mutate: bool) -> subprocess.CompletedProcess[str]:
+    promtool = require_tool("promtool")
+    text = DEFAULT_SPEC.read_text()
+    assert "team: storefront" in text
+    renamed = render_all(model(text.replace("team: storefront", "team: checkout", 1)))
+    rules = renamed[f"prometheus/rules/{SERVICE}/{SLO}.rules.yml"]
+    if mutate:  # the window rules as they were before: no aggregation over the series' labels
+        rules, n = re.subn(r"sum\((sum_over_time\([^()]*\))\)", r"\1", rules)
+        assert n > 10
+    (tmp_path / "rules.yml").write_text(rules)
+    test = rename_test("rules.yml", "storefront", "checkout", ERRORS_TO + HOUR)
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    return subprocess.run(
+        [promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_window_rules_survive_a_team_rename(tmp_path: Path) -> None:
+    result = run_rename(tmp_path, mutate=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_rename_test_fails_on_rules_that_keep_the_series_labels(tmp_path: Path) -> None:
+    result = run_rename(tmp_path, mutate=True)
+    assert result.returncode != 0
+    assert "vector contains metrics with the same labelset" in result.stdout + result.stderr, result.stdout
