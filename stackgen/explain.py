@@ -48,8 +48,7 @@ def explain_text(spec: Spec) -> str:
                     num(tier.burn_rate),
                     f"{num(tier.burn_rate * slo.budget * 100)}%",
                     f"{num(tier.budget_share * 100)}%",
-                    _human(detect)
-                    + (" + up to 1h" if tier.long_window in slo.rollup_windows(base) else ""),
+                    _human(detect) + (" + up to 1h" if tier.long_window in slo.rollup_windows(base) else ""),
                 )
             )
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]

@@ -103,6 +103,4 @@ def rollup_windows(windows: tuple[int, ...], page_windows: set[int], base_window
     divides the hour (each rollup then sums exactly ROLLUP_STEP / B base samples)."""
     if ROLLUP_STEP % base_window:
         return frozenset()
-    return frozenset(
-        w for w in windows if w >= ROLLUP_FROM and w % ROLLUP_STEP == 0 and w not in page_windows
-    )
+    return frozenset(w for w in windows if w >= ROLLUP_FROM and w % ROLLUP_STEP == 0 and w not in page_windows)
