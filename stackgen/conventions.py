@@ -32,6 +32,7 @@ SLI_PERIOD = "slo:sli:ratio_period"  # the SLI (good ratio) over each SLO's own 
 
 ALERT_ABSENT = "SLOMetricsAbsent"
 ALERT_BUDGET_LOW = "SLOErrorBudgetLow"
+ALERT_GROUPS_OVER_LIMIT = "SLOGroupsOverLimit"
 ALERT_SERVICE_DOWN = "ServiceDown"
 ALERT_WATCHDOG = "Watchdog"
 

@@ -108,6 +108,8 @@ class SLOBuilder(BuilderBase):
                     f"{key!r} is set by stackgen; pick another label name",
                 )
         budget_low = alerting.get("budget_low_percent", 25)
+        group_by = tuple(raw.get("group_by", ()))
+        self.check_grouping(raw, p, sli, group_by)
         return SLO(
             service=svc["name"],
             team=svc["team"],
@@ -121,7 +123,35 @@ class SLOBuilder(BuilderBase):
             runbook_url=alerting.get("runbook_url"),
             budget_low=slo_math.tidy(slo_math.dec(budget_low) / 100),
             status_page=bool(svc.get("status_page", True)),
+            group_by=group_by,
+            max_groups=int(raw.get("max_groups", 0)) if group_by else 0,
         )
+
+    def check_grouping(self, raw: dict[str, Any], p: Path_, sli: SLI, group_by: tuple[str, ...]) -> None:
+        if "max_groups" in raw and not group_by:
+            self.fail((*p, "max_groups"), "max_groups only applies with group_by")
+        if not group_by:
+            return
+        if "max_groups" not in raw:
+            self.fail(
+                (*p, "group_by"),
+                "say how many groups to expect with max_groups (e.g. max_groups: 50): each group is a "
+                "set of series and alerts, and more than that fires SLOGroupsOverLimit",
+            )
+        for i, label in enumerate(group_by):
+            if label in RESERVED_LABELS or label.startswith("__") or label == "le":
+                self.fail(
+                    (*p, "group_by", i),
+                    f"{label!r} cannot group an SLO: "
+                    + (
+                        "stackgen sets it on SLO series and alerts" if label in RESERVED_LABELS else "it is not a group"
+                    ),
+                )
+        if sli.kind == "raw":
+            self.fail(
+                (*p, "group_by"),
+                "a raw error_ratio query decides its own labels; write an events or latency SLI to group it",
+            )
 
     def build_tiers(
         self,

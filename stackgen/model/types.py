@@ -77,6 +77,8 @@ class SLO:
     runbook_url: str | None = None
     budget_low: Decimal = Decimal("0.25")
     status_page: bool = True  # its alerts carry an impact label (the status page hears of them)
+    group_by: tuple[str, ...] = ()  # one SLO per value of these labels (windows, budget, alerts)
+    max_groups: int = 0  # with group_by: more groups than this fire SLOGroupsOverLimit
 
     @property
     def budget(self) -> Decimal:

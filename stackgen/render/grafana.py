@@ -253,6 +253,13 @@ def alert_annotations(service: str) -> g.Annotations:
     )
 
 
+def by_group(slo: SLO, legend: str) -> str:
+    """A grouped SLO draws a series per group: its legend names the group."""
+    if not slo.group_by:
+        return legend
+    return " ".join([legend, *(f"{{{{{label}}}}}" for label in slo.group_by)]).strip()
+
+
 def slo_panels(spec: Spec, slo: SLO, y: int) -> list[Any]:
     s = sel(slo)
     period = format_duration(slo.period)
@@ -263,7 +270,7 @@ def slo_panels(spec: Spec, slo: SLO, y: int) -> list[Any]:
             title=f"SLI over {period}",
             dataSource=PROM,
             gridPos=g.GridPos(h=6, w=4, x=0, y=y + 1),
-            targets=[prom(f"{cv.SLI_PERIOD}{s}", instant=True)],
+            targets=[prom(f"{cv.SLI_PERIOD}{s}", by_group(slo, ""), instant=True)],
             format="percentunit",
             decimals=3,
             reduceCalc="lastNotNull",
@@ -273,7 +280,7 @@ def slo_panels(spec: Spec, slo: SLO, y: int) -> list[Any]:
             title="Error budget left",
             dataSource=PROM,
             gridPos=g.GridPos(h=6, w=4, x=0, y=y + 7),
-            targets=[prom(f"{cv.BUDGET_REMAINING}{s}", instant=True)],
+            targets=[prom(f"{cv.BUDGET_REMAINING}{s}", by_group(slo, ""), instant=True)],
             format="percentunit",
             decimals=1,
             reduceCalc="lastNotNull",
@@ -285,7 +292,7 @@ def slo_panels(spec: Spec, slo: SLO, y: int) -> list[Any]:
             gridPos=g.GridPos(h=6, w=10, x=4, y=y + 1),
             **percent,
             targets=[
-                prom(f"1 - {cv.error_ratio(min(t.long_window for t in slo.tiers))}{s}", "SLI", "A"),
+                prom(f"1 - {cv.error_ratio(min(t.long_window for t in slo.tiers))}{s}", by_group(slo, "SLI"), "A"),
                 prom(f"{cv.OBJECTIVE}{s}", "objective", "B"),
             ],
         ),
@@ -294,7 +301,7 @@ def slo_panels(spec: Spec, slo: SLO, y: int) -> list[Any]:
             dataSource=PROM,
             gridPos=g.GridPos(h=6, w=10, x=14, y=y + 1),
             **percent,
-            targets=[prom(f"{cv.BUDGET_REMAINING}{s}", "budget left")],
+            targets=[prom(f"{cv.BUDGET_REMAINING}{s}", by_group(slo, "budget left"))],
         ),
         g.TimeSeries(
             title="Burn rate per alert window, with the alert thresholds",
@@ -303,7 +310,7 @@ def slo_panels(spec: Spec, slo: SLO, y: int) -> list[Any]:
             unit="x",
             valueDecimals=2,
             targets=[
-                prom(f"{cv.burn_rate(t.long_window)}{s}", f"{t.long} burn", chr(65 + i))
+                prom(f"{cv.burn_rate(t.long_window)}{s}", by_group(slo, f"{t.long} burn"), chr(65 + i))
                 for i, t in enumerate(slo.tiers)
             ]
             + [prom(f"{cv.TIER_THRESHOLD}{s}", "{{long_window}} threshold ({{tier}})", "Z")],
@@ -315,8 +322,8 @@ def slo_panels(spec: Spec, slo: SLO, y: int) -> list[Any]:
             unit="reqps" if slo.sli.kind != "availability" else "short",
             valueDecimals=2,
             targets=[
-                prom(f"{cv.total_rate(spec.stack)}{s}", "all events", "A"),
-                prom(f"{cv.bad_rate(spec.stack)}{s}", "bad events", "B"),
+                prom(f"{cv.total_rate(spec.stack)}{s}", by_group(slo, "all events"), "A"),
+                prom(f"{cv.bad_rate(spec.stack)}{s}", by_group(slo, "bad events"), "B"),
             ],
         ),
     ]

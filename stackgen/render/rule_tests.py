@@ -10,6 +10,7 @@ one-second-short sum_over_time ranges give the same values in Prometheus 2 and 3
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -194,6 +195,9 @@ def series_name(metric: str, labels: dict[str, str]) -> str:
     return promql.selector(metric, *(promql.equals(k, v) for k, v in sorted(labels.items())))
 
 
+_series_name = series_name
+
+
 # ----------------------------------------------------------------------------------------
 # Scenarios: error ratio as a function of time, turned into input series
 
@@ -281,8 +285,73 @@ def runs(sc: Scenario) -> list[tuple[int, int, Decimal]]:
     return out
 
 
-def input_series(slo: SLO, sc: Scenario) -> list[dict[str, str]] | None:
-    """Input series for a scenario, or None when the SLI's selectors cannot be synthesised."""
+GROUP_CANDIDATES = ("a", "b", "c", "checkout", "search", "0", "1", "x", "y")
+
+
+def sli_selectors(slo: SLO) -> list[Selector] | None:
+    sli = slo.sli
+    if sli.kind == "events":
+        found = [counter_selector(text) for text in (sli.total, sli.bad, sli.good) if text]
+    elif sli.kind == "latency":
+        found = [parse_selector(f"x{sli.selector or '{}'}")]
+    elif sli.kind == "availability":
+        found = [parse_selector(f"{sli.metric}{sli.selector or '{}'}")]
+    else:
+        return None
+    return None if any(f is None for f in found) else [f for f in found if f is not None]
+
+
+@functools.lru_cache(maxsize=1024)
+def group_labels(slo: SLO, count: int = 2) -> tuple[dict[str, str], ...] | None:
+    """`count` groups of a grouped SLO, label values every selector of the SLI accepts; the
+    first is the one that burns in a scenario, the others stay healthy. ({},) ungrouped."""
+    if not slo.group_by:
+        return ({},)
+    selectors = sli_selectors(slo)
+    if selectors is None:
+        return None
+    groups: list[dict[str, str]] = [{} for _ in range(count)]
+    for label in slo.group_by:
+        rules = [(op, value) for sel in selectors for name, op, value in sel.matchers if name == label]
+        picked = [v for op, value in rules if (v := _pick(op, value))]
+        options = (*GROUP_CANDIDATES, *picked, *(f"g{i}" for i in range(count)))
+        fits = list(dict.fromkeys(c for c in options if all(_satisfies(c, op, value) for op, value in rules)))
+        if len(fits) < count:
+            return None
+        for group, value in zip(groups, fits, strict=False):
+            group[label] = value
+    return tuple(groups)
+
+
+def input_series(slo: SLO, sc: Scenario, groups: int = 2) -> list[dict[str, str]] | None:
+    """Input series for a scenario, or None when the SLI's selectors cannot be synthesised. A
+    grouped SLO gets its first group through the scenario and the others with no errors."""
+    found = group_labels(slo, groups if slo.group_by else 2)
+    if found is None:
+        return None
+    series = _input_series(slo, sc, found[0])
+    if series is None or not slo.group_by:
+        return series
+    calm = dataclasses.replace(sc, error=Decimal(0))
+    for other in found[1:]:
+        more = _input_series(slo, calm, other)
+        if more is None:
+            return None
+        series += more
+    return series
+
+
+def burning_group(slo: SLO) -> dict[str, str]:
+    """The group labels of the group that burns in a scenario ({} for an ungrouped SLO)."""
+    found = group_labels(slo)
+    assert found is not None
+    return found[0]
+
+
+def _input_series(slo: SLO, sc: Scenario, group: dict[str, str]) -> list[dict[str, str]] | None:
+    def series_name(metric: str, labels: dict[str, str]) -> str:
+        return _series_name(metric, {**labels, **group})
+
     segments = runs(sc)
     total_inc: Runs = [(n, EVENTS_PER_STEP * traffic) for n, traffic, _ in segments]
     bad_inc: Runs = [(n, EVENTS_PER_STEP * traffic * error) for n, traffic, error in segments]
@@ -309,6 +378,8 @@ def input_series(slo: SLO, sc: Scenario) -> list[dict[str, str]] | None:
         outside = labels_for(total_sel, avoid=part_sel)
         if inside is None or outside is None or inside == outside:
             return None
+        if any(inside.get(label) != outside.get(label) for label in group):
+            return None  # bad and good differ in a group label: no group has both
         return [
             {"series": series_name(total_sel.metric, inside), "values": _counter(part_inc)},
             {"series": series_name(total_sel.metric, outside), "values": _counter(rest_inc)},
@@ -439,7 +510,14 @@ def detection(tier: Tier, budget: Decimal, error: Decimal, base: int) -> Fractio
 
 
 def alert_labels(spec: Spec, service: Service, slo: SLO, tier: Tier) -> dict[str, str]:
-    return dict(_alert_labels(spec.stack, spec.routing, service.labels, slo, tier))
+    return {**dict(_alert_labels(spec.stack, spec.routing, service.labels, slo, tier)), **burning_group(slo)}
+
+
+def _group_untemplate(slo: SLO, text: str) -> str:
+    """Alert text of a grouped SLO names the burning group: fill in its label values."""
+    for label, value in burning_group(slo).items():
+        text = text.replace(f"{{{{ $labels.{label} }}}}", value)
+    return text
 
 
 @functools.lru_cache(maxsize=1024)  # several scenarios per tier expect the same labels
@@ -450,9 +528,7 @@ def _alert_labels(
     return tuple((k, str(v)) for k, v in rule["labels"].items())
 
 
-def expected_annotations(
-    spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budget: Fraction | None
-) -> dict[str, str]:
+def expected_annotations(spec: Spec, slo: SLO, tier: Tier, burn: Fraction, budget: Fraction | None) -> dict[str, str]:
     """The rule's annotations with its two templated values replaced by the expected ones."""
     annotations = dict(_burn_annotations(spec.stack, spec.routing, slo, tier))
     description = annotations["description"]
@@ -460,7 +536,7 @@ def expected_annotations(
     left = "unknown" if budget is None else humanize_percentage(budget)  # the template's "else" branch
     description = description.replace(rule_render.budget_query(slo), left)
     annotations["description"] = _untemplate(description)
-    return annotations
+    return {k: _group_untemplate(slo, v) for k, v in annotations.items()}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -713,20 +789,18 @@ def _ratio_group(spec: Spec, slo: SLO, window: int) -> tuple[str, dict[str, Any]
     expected, mean_of_ratios = _day_night_ratios(sc, window, base, quiet_error)
     sel = cv.slo_matchers(slo)
     ratio = f"{cv.error_ratio(window)}{sel}"
+    # A grouped SLO: the first group has the day/night errors, the other none, so the check
+    # holds for the first only (a ratio over both groups would fail it for both).
+    groups = group_labels(slo)
+    assert groups is not None
+    own = {"service": slo.service, "slo": slo.name, "team": slo.team}
+    samples = [{"labels": series_name("", {**own, **g}), "value": 1 if i == 0 else 0} for i, g in enumerate(groups)]
     tests = [
-        {
-            "expr": f"abs({ratio} - {float(expected)!r}) < bool 1e-12",
-            "eval_time": at(t),
-            "exp_samples": [
-                {"labels": series_name("", {"service": slo.service, "slo": slo.name, "team": slo.team}), "value": 1}
-            ],
-        },
+        {"expr": f"abs({ratio} - {float(expected)!r}) < bool 1e-12", "eval_time": at(t), "exp_samples": samples},
         {
             "expr": f"abs({cv.burn_rate(window)}{sel} - {float(expected / Fraction(slo.budget))!r}) < bool 1e-9",
             "eval_time": at(t),
-            "exp_samples": [
-                {"labels": series_name("", {"service": slo.service, "slo": slo.name, "team": slo.team}), "value": 1}
-            ],
+            "exp_samples": samples,
         },
     ]
     how = "sum of hourly rollups read at the hour marks" if window in rolled(slo, base) else "ratio of sums"
@@ -838,6 +912,51 @@ def absent_group(
     )
 
 
+def groups_limit_groups(spec: Spec, slo: SLO, alerts: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """SLOGroupsOverLimit: max_groups groups with traffic stay quiet; one more fires `for` after
+    the first base sample counts them."""
+    base = spec.stack.base_window
+    step = base // 2 if base % 2 == 0 else base
+    rule = alerts[cv.ALERT_GROUPS_OVER_LIMIT]
+    first = first_base_sample(slo, base) or base
+    fire = first + rule_render.BUDGET_LOW_FOR
+    out = []
+    for count in (slo.max_groups, slo.max_groups + 1):
+        sc = Scenario(step=step, end=fire + 2 * base, onset=0, stop=0, error=Decimal(0))
+        series = input_series(slo, sc, groups=count)
+        if series is None:
+            return []
+        over = count > slo.max_groups
+        annotations = {k: v.replace("{{ $value }}", str(count)) for k, v in rule["annotations"].items()}
+        expected = [
+            {"exp_labels": {k: _untemplate(str(v)) for k, v in rule["labels"].items()}, "exp_annotations": annotations}
+        ]
+        note = f"{cv.ALERT_GROUPS_OVER_LIMIT}: {count} groups with traffic " + (
+            f"(max_groups {slo.max_groups}) fire {at(rule_render.BUDGET_LOW_FOR)} after they are counted."
+            if over
+            else "(= max_groups) never fire."
+        )
+        out.append(
+            (
+                note,
+                {
+                    "name": note,
+                    "interval": at(step),
+                    "input_series": series,
+                    "alert_rule_test": [
+                        {"eval_time": at(fire - base), "alertname": cv.ALERT_GROUPS_OVER_LIMIT, "exp_alerts": []},
+                        {
+                            "eval_time": at(fire + base),
+                            "alertname": cv.ALERT_GROUPS_OVER_LIMIT,
+                            "exp_alerts": expected if over else [],
+                        },
+                    ],
+                },
+            )
+        )
+    return out
+
+
 def _below(value: Fraction | None, line: Fraction) -> bool:
     return value is not None and value < line
 
@@ -874,6 +993,7 @@ def budget_group(
     annotations["description"] = annotations["description"].replace(
         "{{ $value | humanizePercentage }}", humanize_percentage(value)
     )
+    annotations = {k: _group_untemplate(slo, v) for k, v in annotations.items()}
     note = (
         f"{cv.ALERT_BUDGET_LOW}: error ratio {num(error)} (burn rate 2) from {at(onset)}; budget left "
         f"(1 - ratio/b, over the samples so far) drops below "
@@ -896,7 +1016,10 @@ def budget_group(
                     "alertname": cv.ALERT_BUDGET_LOW,
                     "exp_alerts": [
                         {
-                            "exp_labels": {k: _untemplate(str(v)) for k, v in rule["labels"].items()},
+                            "exp_labels": {
+                                **{k: _untemplate(str(v)) for k, v in rule["labels"].items()},
+                                **burning_group(slo),
+                            },
                             "exp_annotations": annotations,
                         }
                     ],
@@ -939,6 +1062,8 @@ def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
     alerts = {rule["alert"]: rule for rule in rule_render.alert_rules(spec, service, slo)}
     groups.append(absent_group(spec, service, slo, alerts))
     groups.append(budget_group(spec, service, slo, alerts))
+    if slo.group_by:
+        groups += groups_limit_groups(spec, slo, alerts) or [groups_limit_no_data(spec, slo)]
     alerts_path = cv.alerts_test_file(slo)
     recording_path = cv.recording_test_file(slo)
     slo_groups = {cv.rules_file(slo): [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]}
@@ -963,6 +1088,17 @@ def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
     }
 
 
+def groups_limit_no_data(spec: Spec, slo: SLO) -> tuple[str, dict[str, Any]]:
+    """Groups stackgen cannot synthesise (selectors pin the label): with no data, no alarm."""
+    base = spec.stack.base_window
+    note = f"{cv.ALERT_GROUPS_OVER_LIMIT}: with no series there are no groups to count; it does not fire."
+    check = {"eval_time": at(base + rule_render.BUDGET_LOW_FOR + base), "alertname": cv.ALERT_GROUPS_OVER_LIMIT}
+    return (
+        note,
+        {"name": note, "interval": at(base), "input_series": [], "alert_rule_test": [{**check, "exp_alerts": []}]},
+    )
+
+
 def coverage_only_tests(spec: Spec, service: Service, slo: SLO) -> str:
     """SLIs whose input stackgen cannot synthesise (raw queries, native histograms: promtool 2.42
     has no notation for them) still get every alert exercised: with no data nothing burns and
@@ -974,6 +1110,8 @@ def coverage_only_tests(spec: Spec, service: Service, slo: SLO) -> str:
         {"eval_time": at(fire), "alertname": cv.burn_alert_name(t), "exp_alerts": []} for t in slo.tiers
     ]
     checks.append({"eval_time": at(fire), "alertname": cv.ALERT_BUDGET_LOW, "exp_alerts": []})
+    if slo.group_by:
+        checks.append({"eval_time": at(fire), "alertname": cv.ALERT_GROUPS_OVER_LIMIT, "exp_alerts": []})
     checks.append(
         {
             "eval_time": at(fire + base),

@@ -34,19 +34,38 @@ def window_range(window: int) -> str:
     return format_duration(window - 1)
 
 
+def group_sum(slo: SLO) -> str:
+    """The aggregation of every window rule: all the SLO's series into one, or one per group."""
+    return f"sum by ({', '.join(slo.group_by)}) " if slo.group_by else "sum"
+
+
+def group_text(slo: SLO) -> str:
+    """' (route={{ $labels.route }})' in alert text of a grouped SLO: which group burns."""
+    if not slo.group_by:
+        return ""
+    return " (" + ", ".join(f"{label}={{{{ $labels.{label} }}}}" for label in slo.group_by) + ")"
+
+
 def slo_labels(slo: SLO) -> dict[str, str]:
     return {cv.LABEL_SERVICE: slo.service, cv.LABEL_SLO: slo.name, cv.LABEL_TEAM: slo.team}
 
 
 def budget_query(slo: SLO) -> str:
     selector = cv.BUDGET_REMAINING + cv.slo_matchers(slo)
-    return "{{ with query `" + selector + "` }}{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}"
+    shown = "{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}"
+    if not slo.group_by:
+        return "{{ with query `" + selector + "` }}" + shown
+    # The alert's own group: its label values go into the query (Go's %q quotes like PromQL).
+    selector = selector[:-1] + "".join(f", {label}=%q" for label in slo.group_by) + "}"
+    values = " ".join(f"$labels.{label}" for label in slo.group_by)
+    return "{{ with printf `" + selector + "` " + values + " | query }}" + shown
 
 
 def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     stack = spec.stack
-    bad, total = bad_and_total(slo.sli, stack.base_window)
+    bad, total = bad_and_total(slo.sli, stack.base_window, slo.group_by)
     sel = cv.slo_matchers(slo)
+    total_of = group_sum(slo)
     rules: list[dict[str, Any]] = [
         {"record": cv.bad_rate(stack), "expr": bad, "labels": slo_labels(slo)},
         {"record": cv.total_rate(stack), "expr": total, "labels": slo_labels(slo)},
@@ -54,9 +73,18 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     rolled = slo.rollup_windows(stack.base_window)
     if rolled:
         hour = window_range(slo_math.ROLLUP_STEP)
-        for record, source in ((cv.bad_rollup(stack), cv.bad_rate(stack)), (cv.total_rollup(stack), cv.total_rate(stack))):
+        for record, source in (
+            (cv.bad_rollup(stack), cv.bad_rate(stack)),
+            (cv.total_rollup(stack), cv.total_rate(stack)),
+        ):
             # The last hour's base samples, summed: windows of whole hours add up one per hour.
-            rules.append({"record": record, "expr": f"sum(sum_over_time({source}{sel}[{hour}]))", "labels": slo_labels(slo)})
+            rules.append(
+                {
+                    "record": record,
+                    "expr": f"{total_of}(sum_over_time({source}{sel}[{hour}]))",
+                    "labels": slo_labels(slo),
+                }
+            )
     for window in slo.windows:
         if window in rolled:
             # One rollup per hour of the window, read at the hours' marks (a subquery step is
@@ -71,8 +99,8 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 "record": cv.error_ratio(window),
                 # Ratio of sums; "> 0" drops quiet windows (no NaN, no page). sum() drops the
                 # labels the series carry, so renaming the team leaves one series, not two.
-                "expr": f"sum(sum_over_time({bad_series}{sel}[{rng}]))\n/\n"
-                f"(sum(sum_over_time({total_series}{sel}[{rng}])) > 0)",
+                "expr": f"{total_of}(sum_over_time({bad_series}{sel}[{rng}]))\n/\n"
+                f"({total_of}(sum_over_time({total_series}{sel}[{rng}])) > 0)",
                 # Labels repeat the series' own: they make each rule distinct to promtool's linter.
                 "labels": slo_labels(slo),
             }
@@ -118,8 +146,8 @@ def burn_alert(stack: Stack, routing: Routing, slo: SLO, tier: Tier, extra_label
             **extra_labels,
         },
         "annotations": {
-            "summary": f"{slo.service} {slo.name}: error budget burning over {r}x ({tier.long}/{tier.short} "
-            f"windows, {tier.severity})",
+            "summary": f"{slo.service} {slo.name}{group_text(slo)}: error budget burning over {r}x "
+            f"({tier.long}/{tier.short} windows, {tier.severity})",
             "description": description,
             "runbook_url": cv.runbook_url(stack, slo),
             "dashboard_url": cv.dashboard_url(stack, slo),
@@ -157,7 +185,8 @@ def alert_rules(spec: Spec, service: Service, slo: SLO) -> list[dict[str, Any]]:
             "for": format_duration(BUDGET_LOW_FOR),
             "labels": {**slo_labels(slo), "severity": "info", "category": "budget", **extra},
             "annotations": {
-                "summary": f"{slo.service} {slo.name}: less than {num(slo.budget_low * 100)}% of the error budget left",
+                "summary": f"{slo.service} {slo.name}{group_text(slo)}: less than {num(slo.budget_low * 100)}% "
+                "of the error budget left",
                 "description": f"{{{{ $value | humanizePercentage }}}} of the {format_duration(slo.period)} "
                 f"error budget is left. Consider slowing risky changes to {slo.service}.",
                 "runbook_url": cv.runbook_url(spec.stack, slo),
@@ -165,6 +194,26 @@ def alert_rules(spec: Spec, service: Service, slo: SLO) -> list[dict[str, Any]]:
             },
         }
     )
+    if slo.group_by:
+        labels = ", ".join(slo.group_by)
+        rules.append(
+            {
+                "alert": cv.ALERT_GROUPS_OVER_LIMIT,
+                "expr": f"count({cv.total_rate(spec.stack)}{sel}) > {slo.max_groups}",
+                "for": format_duration(BUDGET_LOW_FOR),
+                "labels": {**slo_labels(slo), "severity": "warning", "category": "slo", **extra},
+                "annotations": {
+                    "summary": f"{slo.service} {slo.name}: {{{{ $value }}}} groups by {labels}, more than the "
+                    f"{slo.max_groups} the spec expects",
+                    "description": f"Each value of {labels} is its own SLO: its own series, windows and alerts. "
+                    f"Every group is still evaluated, but rule cost and alert volume grow with them. If the "
+                    f"label carries unbounded values (ids, raw paths), aggregate it away in the SLI; if the "
+                    f"groups are real, raise max_groups.",
+                    "runbook_url": cv.runbook_url(spec.stack, slo),
+                    "dashboard_url": cv.dashboard_url(spec.stack, slo),
+                },
+            }
+        )
     return rules
 
 
@@ -209,8 +258,16 @@ def slo_header(spec: Spec, slo: SLO) -> str:
         f"recorded every {base} over {base}; every window is a ratio of sums of those two series. "
         f"Ranges are one second short of each window (e.g. [59m59s] for 1h) so they hold exactly "
         f"window/{base} base samples in Prometheus 2 (closed ranges) and 3 (left-open ranges). "
-        f"Alerts: {tiers}."
-        + rollup_note(spec, slo)
+        f"Alerts: {tiers}." + rollup_note(spec, slo) + group_note(slo)
+    )
+
+
+def group_note(slo: SLO) -> str:
+    if not slo.group_by:
+        return ""
+    return (
+        f" One SLO per value of {', '.join(slo.group_by)}: every series and alert keeps it; more than "
+        f"{slo.max_groups} groups fire {cv.ALERT_GROUPS_OVER_LIMIT}."
     )
 
 
@@ -221,8 +278,9 @@ def rollup_note(spec: Spec, slo: SLO) -> str:
     names = ", ".join(format_duration(w) for w in rolled)
     return (
         f" The {names} windows add up hourly sums of the base series (*{cv.ROLLUP_SUFFIX}), read at each "
-        f"whole hour: they cost one sample per hour of window instead of one per {format_duration(spec.stack.base_window)}"
-        ", and end at the last whole hour, so a ticket or the budget may lag by up to 1h. Page windows are exact."
+        "whole hour: they cost one sample per hour of window instead of one per "
+        f"{format_duration(spec.stack.base_window)}, and end at the last whole hour, so a ticket or the budget "
+        "may lag by up to 1h. Page windows are exact."
     )
 
 
