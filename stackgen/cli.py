@@ -202,6 +202,24 @@ def import_sloth(
     out: Annotated[Path | None, typer.Option("--out", help="Write a new spec here (default: print it).")] = None,
 ) -> None:
     """Turn Sloth SLO specs into stackgen services, with comments on what could not be carried over."""
+    _import("sloth", files, into, out)
+
+
+@import_app.command("openslo")
+def import_openslo(
+    files: Annotated[
+        list[Path], typer.Argument(help="OpenSLO v1 YAML: SLO, SLI, AlertPolicy, AlertCondition, DataSource, Service.")
+    ],
+    into: Annotated[
+        Path | None, typer.Option("--into", help="Add the services to this spec (kept as written otherwise).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write a new spec here (default: print it).")] = None,
+) -> None:
+    """Turn OpenSLO SLOs into stackgen services, with comments on what could not be carried over."""
+    _import("openslo", files, into, out)
+
+
+def _import(tool: str, files: list[Path], into: Path | None, out: Path | None) -> None:
     from stackgen import importers
     from stackgen.errors import StackgenError, UsageError
     from stackgen.model import build_model
@@ -210,26 +228,36 @@ def import_sloth(
     try:
         if into is not None and out is not None:
             raise UsageError("give --into (add to a spec) or --out (a new spec), not both")
-        services = importers.import_sloth(files)
+        if tool == "sloth":
+            services = importers.import_sloth(files)
+        else:
+            from stackgen.import_openslo import import_openslo as read_openslo
+
+            services = read_openslo(files)
         if into is not None:
             text = importers.merged(into.read_text(encoding="utf-8"), services, str(into))
             target: Path | None = into
         else:
-            text = importers.new_spec(services, files)
+            text = importers.new_spec(services, files, tool)
             target = out
         build_model(load_spec_text(text, str(target or "imported.yaml")))  # nothing is written unless it loads
     except StackgenError as err:
         raise _fail(err) from None
     except OSError as err:
         raise _fail(UsageError(f"{err.filename}: {err.strerror}")) from None
+    todos = sum(line.count("TODO") for service in services for line in service.lines)
     if target is None:
         typer.echo(text, nl=False)
-        return
-    staging = target.with_name(f".{target.name}.stackgen-import")
-    staging.write_text(text, encoding="utf-8")
-    staging.replace(target)
-    names = ", ".join(s.name for s in services)
-    typer.echo(f"imported {len(services)} service(s) ({names}) into {target}", err=True)
+    else:
+        staging = target.with_name(f".{target.name}.stackgen-import")
+        staging.write_text(text, encoding="utf-8")
+        staging.replace(target)
+        names = ", ".join(s.name for s in services)
+        typer.echo(f"imported {len(services)} service(s) ({names}) into {target}", err=True)
+    if todos:
+        typer.echo(
+            f"{todos} TODO(s) in the imported services: search for TODO and fix them before relying on it", err=True
+        )
 
 
 @app.command()
