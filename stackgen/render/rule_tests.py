@@ -744,18 +744,19 @@ def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
     """Recording rules against a known series: ratio of sums with 10x day/night traffic, for
     a window of base samples and for the shortest window read from hourly rollups."""
     base = spec.stack.base_window
-    exact = [w for w in slo.windows if w not in rolled(slo, base)]
+    # A compressed day: the 6h window (or the SLO's nearest) holds a busy half at 10x traffic
+    # with 1% errors and a quiet half with 10% errors. Full days cost promtool 4x more time
+    # and prove nothing more: the ratio of sums does not depend on the window's length.
+    # A window of a few base samples cannot hold a busy and a quiet half (a 30s short window
+    # at B = 30s is one sample): pick among windows of at least 4 samples.
+    exact = [w for w in slo.windows if w not in rolled(slo, base) and w >= 4 * base]
     groups = []
     if exact:
-        # A compressed day: the 6h window (or the SLO's nearest) holds a busy half at 10x traffic
-        # with 1% errors and a quiet half with 10% errors. Full days cost promtool 4x more time
-        # and prove nothing more: the ratio of sums does not depend on the window's length.
-        # A window of a few base samples cannot hold a busy and a quiet half (a 30s short window
-        # at B = 30s is one sample): pick among windows of at least 4 samples.
-        candidates = [w for w in exact if w >= 4 * base] or [max(exact)]
-        groups.append(_ratio_group(spec, slo, min(candidates, key=lambda w: abs(w - 6 * 3600))))
+        groups.append(_ratio_group(spec, slo, min(exact, key=lambda w: abs(w - 6 * 3600))))
     if rolled(slo, base):
         groups.append(_ratio_group(spec, slo, min(rolled(slo, base))))
+    if not groups:
+        groups.append(_ratio_group(spec, slo, max(slo.windows)))
     return groups
 
 
