@@ -97,7 +97,8 @@ def detection_seconds(
     return tidy(Decimal(long_window) * burn_rate * budget / error_ratio + Decimal(base_window) / 2)
 
 
-def rollup_windows(windows: tuple[int, ...], page_windows: set[int], base_window: int) -> frozenset[int]:
+@functools.lru_cache(maxsize=4096)
+def rollup_windows(windows: tuple[int, ...], page_windows: frozenset[int], base_window: int) -> frozenset[int]:
     """Windows computed from hourly rollups: whole hours, at least ROLLUP_FROM long, read by no
     page tier (pages keep detecting within one evaluation interval), with a base window that
     divides the hour (each rollup then sums exactly ROLLUP_STEP / B base samples)."""

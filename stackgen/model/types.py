@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -88,7 +89,7 @@ class SLO:
     def id(self) -> str:
         return f"{self.service}-{self.name}"
 
-    @property
+    @functools.cached_property  # renderers ask for these per window and per test case
     def windows(self) -> tuple[int, ...]:
         """Every window any rule of this SLO needs, sorted, the period included."""
         seen = {self.period}
@@ -96,11 +97,14 @@ class SLO:
             seen.update((tier.long_window, tier.short_window))
         return tuple(sorted(seen))
 
+    @functools.cached_property
+    def page_windows(self) -> frozenset[int]:
+        return frozenset(w for t in self.tiers if t.severity == "page" for w in (t.long_window, t.short_window))
+
     def rollup_windows(self, base_window: int) -> frozenset[int]:
         """Windows read from hourly rollups (slo_math.rollup_windows): the ticket tiers' long
         windows and the period, in the default tiers."""
-        pages = {w for t in self.tiers if t.severity == "page" for w in (t.long_window, t.short_window)}
-        return slo_math.rollup_windows(self.windows, pages, base_window)
+        return slo_math.rollup_windows(self.windows, self.page_windows, base_window)
 
 
 @dataclass(frozen=True)

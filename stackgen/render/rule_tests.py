@@ -26,7 +26,7 @@ import promql_parser
 from stackgen import alert_templates, promql, slo_math
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Alert, Routing, Service, Spec, Stack, Tier
+from stackgen.model import SLI, SLO, Alert, Routing, Service, Spec, Stack, Tier
 from stackgen.promql import WINDOW_PLACEHOLDER
 from stackgen.render import rules as rule_render
 from stackgen.render.common import header, yaml_text
@@ -288,8 +288,7 @@ def runs(sc: Scenario) -> list[tuple[int, int, Decimal]]:
 GROUP_CANDIDATES = ("a", "b", "c", "checkout", "search", "0", "1", "x", "y")
 
 
-def sli_selectors(slo: SLO) -> list[Selector] | None:
-    sli = slo.sli
+def sli_selectors(sli: SLI) -> list[Selector] | None:
     if sli.kind == "events":
         found = [counter_selector(text) for text in (sli.total, sli.bad, sli.good) if text]
     elif sli.kind == "latency":
@@ -301,17 +300,21 @@ def sli_selectors(slo: SLO) -> list[Selector] | None:
     return None if any(f is None for f in found) else [f for f in found if f is not None]
 
 
-@functools.lru_cache(maxsize=1024)
 def group_labels(slo: SLO, count: int = 2) -> tuple[dict[str, str], ...] | None:
     """`count` groups of a grouped SLO, label values every selector of the SLI accepts; the
     first is the one that burns in a scenario, the others stay healthy. ({},) ungrouped."""
     if not slo.group_by:
         return ({},)
-    selectors = sli_selectors(slo)
+    return _group_labels(slo.sli, slo.group_by, count)
+
+
+@functools.lru_cache(maxsize=1024)
+def _group_labels(sli: SLI, group_by: tuple[str, ...], count: int) -> tuple[dict[str, str], ...] | None:
+    selectors = sli_selectors(sli)
     if selectors is None:
         return None
     groups: list[dict[str, str]] = [{} for _ in range(count)]
-    for label in slo.group_by:
+    for label in group_by:
         rules = [(op, value) for sel in selectors for name, op, value in sel.matchers if name == label]
         picked = [v for op, value in rules if (v := _pick(op, value))]
         options = (*GROUP_CANDIDATES, *picked, *(f"g{i}" for i in range(count)))
@@ -434,7 +437,6 @@ def _safe_format(value: Fraction, fmt: str) -> bool:
     return fmt.format(x - delta) == fmt.format(x + delta)
 
 
-@functools.lru_cache(maxsize=4096)
 def rolled(slo: SLO, base: int) -> frozenset[int]:
     return slo.rollup_windows(base)
 
