@@ -70,7 +70,12 @@ def spec_text() -> str:
             ],
         }
     ]
+    # Only the bench service exists: drop what refers to the demo's others.
     spec["logs"]["alerts"] = {}
+    spec.pop("alerts", None)
+    for source in spec["logs"].get("sources", []):
+        source.pop("service", None)
+    spec["routing"]["teams"] = {k: v for k, v in spec["routing"].get("teams", {}).items() if k == TEAM}
     return yaml.safe_dump(spec)
 
 

@@ -726,8 +726,9 @@ def _above(threshold: Decimal, budget: Decimal) -> Decimal:
 
 
 def _stable_check_time(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> int:
-    """Move the firing check later (never earlier) until the printed values are immune to float noise."""
-    for _ in range(50):
+    """Move the firing check later (never earlier) until the printed values are immune to float noise.
+    A budget read from hourly rollups only changes at the hour marks: allow two more hours."""
+    for _ in range(50 + 2 * slo_math.ROLLUP_STEP // base):
         sc.stop = max(sc.stop, t)
         left = budget_left(slo, sc, t, base)
         burn = short_burn(slo, tier, sc, t, base)
