@@ -299,3 +299,38 @@ def test_business_hours_agree_with_amtool(hours: dict[str, str], tmp_path: Path)
     assert ours == accepted, (
         f"stackgen {'accepts' if ours else 'refuses'}, amtool {'accepts' if accepted else 'refuses'}"
     )
+
+
+def test_log_alerts_escalate_like_metric_alerts(rendered: Path, default_model) -> None:  # type: ignore[no-untyped-def]
+    """Each Loki rule of an escalating severity has one rule per level: the same LogQL, held
+    for the alert's `for` plus the level's delay, with the labels Alertmanager routes by; amtool
+    sends each to that level's receivers. Other severities do not escalate."""
+    from stackgen.durations import parse_duration
+
+    groups = yaml.safe_load((rendered / "loki/rules/fake/logs.rules.yml").read_text())["groups"]
+    rules = [r for g in groups for r in g["rules"]]
+    alerts = [r for r in rules if "escalation_level" not in r["labels"]]
+    escalations = [r for r in rules if "escalation_level" in r["labels"]]
+    escalating = [r for r in alerts if r["labels"]["severity"] in default_model.routing.escalation_severities]
+    assert escalating, "the default spec has critical log alerts (ApplicationPanic)"
+    assert len(escalations) == len(escalating) * len(default_model.routing.escalation)
+    for alert in escalating:
+        mine = [
+            r
+            for r in escalations
+            if r["labels"]["escalated_alertname"] == alert["alert"]
+            and r["labels"].get("service") == alert["labels"].get("service")
+        ]
+        assert [r["labels"]["escalation_level"] for r in mine] == [
+            str(level.level) for level in default_model.routing.escalation
+        ]
+        for rule, level in zip(mine, default_model.routing.escalation, strict=True):
+            assert rule["expr"] == alert["expr"]
+            assert parse_duration(rule["for"]) == parse_duration(alert.get("for", "0s")) + level.after
+            assert rule["alert"] == f"EscalationLevel{level.level}"
+            labels = {k: v for k, v in rule["labels"].items() if k != "escalated_alertname"}
+            receivers = expected_receivers(default_model.routing, {"alertname": rule["alert"], **labels})
+            assert amtool_receivers(
+                rendered / "alertmanager/alertmanager.yml", {"alertname": rule["alert"], **labels}
+            ) == (",".join(receivers))
+            assert receivers == list(level.receivers)

@@ -6,7 +6,7 @@ from typing import Any
 
 from stackgen import conventions as cv
 from stackgen import promql
-from stackgen.durations import format_duration
+from stackgen.durations import format_duration, parse_duration
 from stackgen.model import LogAlert, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
 from stackgen.render.rules import chunked, plain_alert_rule, template_safe
@@ -247,8 +247,6 @@ def log_alerts(spec: Spec) -> list[tuple[LogAlert, str | None]]:
 
 
 def _seconds(value: str | None, default: int) -> int:
-    from stackgen.durations import parse_duration
-
     return parse_duration(value) if value else default
 
 
@@ -280,6 +278,14 @@ def rules(spec: Spec) -> str:
         for number, chunk in enumerate(chunked(rules_), start=1):
             note = f"Plain LogQL alerts (alerts: with logql) of {owner if owner != 'stack' else 'no service'}."
             items.append((note, {"name": f"alerts:{owner}:{number}", "rules": chunk}))
+    escalations = escalation_rules(spec, [r for _, group in items for r in group["rules"]])
+    for number, chunk in enumerate(chunked(escalations), start=1):
+        note = (
+            "Escalation of log alerts: Prometheus' escalation reads its own ALERTS, which never holds "
+            "these, so each level is the same LogQL with `for:` = the alert's own plus the level's delay "
+            "(the alert has then been firing that long); routing sends it on like any escalation."
+        )
+        items.append((note, {"name": f"escalation:logs:{number}", "rules": chunk}))
     head = header(
         spec.source_file,
         "Loki ruler rules (LogQL). Same severity/category/team labels as metric "
@@ -287,6 +293,37 @@ def rules(spec: Spec) -> str:
         f"<rules_directory>/{TENANT}/ (auth_enabled: false means tenant '{TENANT}').",
     )
     return head + yaml_list("groups", items)
+
+
+def escalation_rules(spec: Spec, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per alert of an escalating severity, one rule per escalation level: the same condition,
+    held for the alert's `for` plus the level's delay."""
+    out = []
+    for rule in alerts:
+        if rule["labels"].get("severity") not in spec.routing.escalation_severities:
+            continue
+        own = parse_duration(rule["for"]) if "for" in rule else 0
+        for level in spec.routing.escalation:
+            after = format_duration(level.after)
+            subject = rule["alert"] + (f" for {rule['labels']['service']}" if "service" in rule["labels"] else "")
+            out.append(
+                {
+                    "alert": f"EscalationLevel{level.level}",
+                    "expr": rule["expr"],
+                    "for": format_duration(own + level.after),
+                    "labels": {
+                        **rule["labels"],
+                        "escalation_level": str(level.level),
+                        "escalated_alertname": rule["alert"],
+                    },
+                    "annotations": {
+                        "summary": f"Escalation to level {level.level}: {rule['alert']} has been firing for {after}",
+                        "description": f"{subject} (a log alert) is still firing after {after}; "
+                        f"level {level.level} is notified.",
+                    },
+                }
+            )
+    return out
 
 
 def render(spec: Spec) -> dict[str, str]:
