@@ -118,3 +118,49 @@ def test_the_generated_tests_fail_when_the_groups_are_summed_together(tmp_path: 
     )
     assert result.returncode == 1, result.stdout
     assert 'exp: {route="a", service="checkout", slo="routes", team="payments"} 1E+00' in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("route", "receivers"),
+    [("/pay", "payments-pager"), ("/cart", "oncall,chat")],
+)
+def test_routing_matches_the_group_label(tmp_path: Path, route: str, receivers: str) -> None:
+    """routing.labels: the payment route of the grouped SLO pages the payments team, any other
+    route the critical default; amtool walks the rendered tree."""
+    amtool = require_tool("amtool")
+    from stackgen.pipeline import load_model
+    from stackgen.render.alertmanager import expected_receivers
+
+    write_tree(render_spec(EXAMPLE), tmp_path)
+    labels = {
+        "alertname": "SLOBurnRate1h",
+        "severity": "critical",
+        "category": "slo",
+        "service": "checkout",
+        "slo": "routes",
+        "route": route,
+    }
+    assert ",".join(expected_receivers(load_model(EXAMPLE, None).routing, labels)) == receivers
+    result = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={tmp_path / 'alertmanager/alertmanager.yml'}",
+            *(f"{k}={v}" for k, v in labels.items()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == receivers
+
+
+def test_a_label_route_cannot_match_what_stackgen_routes_itself(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("match: {service: checkout, route: /pay}", "match: {alertname: X}")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text)
+    result = CliRunner().invoke(app, ["render", "--spec", str(spec), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "routing.labels[0].match: alertname and escalation_level are routed by stackgen itself" in result.output

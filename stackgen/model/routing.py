@@ -104,6 +104,15 @@ class RoutingBuilder(BuilderBase):
             (c, per_severity(block, (*p, "categories", c))) for c, block in raw.get("categories", {}).items()
         )
         teams = tuple((t, per_severity(v, (*p, "teams", t))) for t, v in sorted(raw.get("teams", {}).items()))
+        label_routes = []
+        for i, entry in enumerate(raw.get("labels", [])):
+            match = tuple(sorted((str(k), str(v)) for k, v in entry["match"].items()))
+            if any(k in ("alertname", "escalation_level") for k, _ in match):
+                self.fail(
+                    (*p, "labels", i, "match"),
+                    "alertname and escalation_level are routed by stackgen itself; match on the alert's other labels",
+                )
+            label_routes.append((match, per_severity(entry["receivers"], (*p, "labels", i, "receivers"))))
         escalation = []
         levels = raw.get("escalation", [])
         previous_after = 0
@@ -174,4 +183,5 @@ class RoutingBuilder(BuilderBase):
             status_page_receiver=status.get("receiver"),
             escalation_severities=escalating,
             impact_values=tuple(sorted(impacts.items())),
+            label_routes=tuple(label_routes),
         )

@@ -244,6 +244,8 @@ class Routing:
     escalation_severities: tuple[str, ...] = ("critical",)
     # Status-page value of each impact class (outage, degraded): seed 000's dashboard wants 2 / 1.
     impact_values: tuple[tuple[str, str], ...] = (("degraded", "degraded"), ("outage", "outage"))
+    # (label matchers, receivers per severity): routing.labels, checked before categories and teams.
+    label_routes: tuple[tuple[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
 
     def severity(self, name: str) -> SeverityRoute:
         return next(s for s in self.severities if s.severity == name)

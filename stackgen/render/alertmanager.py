@@ -117,12 +117,14 @@ def _severity_route(route: SeverityRoute, receivers: tuple[str, ...], routing: R
 
 
 def _override_routes(
-    routing: Routing, label: str, value: str, per_severity: tuple[tuple[str, tuple[str, ...]], ...]
+    routing: Routing,
+    match: tuple[tuple[str, str], ...],
+    per_severity: tuple[tuple[str, tuple[str, ...]], ...],
 ) -> dict[str, Any]:
     sevs = [s for s, _ in per_severity]
     matcher = _any_of("severity", sevs)
     return {
-        "matchers": [_m(label, value), matcher],
+        "matchers": [*(_m(label, value) for label, value in match), matcher],
         "routes": [_severity_route(routing.severity(sev), receivers, routing) for sev, receivers in per_severity],
     }
 
@@ -158,10 +160,12 @@ def route_tree(spec: Spec) -> dict[str, Any]:
             "repeat_interval": format_duration(routing.severity("critical").repeat_interval),
         }
         routes.append(node)
+    for match, per_severity in routing.label_routes:
+        routes.append(_override_routes(routing, match, per_severity))
     for category, per_severity in routing.categories:
-        routes.append(_override_routes(routing, "category", category, per_severity))
+        routes.append(_override_routes(routing, (("category", category),), per_severity))
     for team, per_severity in routing.teams:
-        routes.append(_override_routes(routing, "team", team, per_severity))
+        routes.append(_override_routes(routing, (("team", team),), per_severity))
     for sev in routing.severities:
         routes.append(_severity_route(sev, sev.receivers, routing))
     return {
@@ -194,6 +198,9 @@ def expected_receivers(routing: Routing, labels: dict[str, str]) -> list[str]:
         match = [lv for lv in routing.escalation if str(lv.level) == level]
         return out + (list(match[0].receivers) if match else [routing.default_receiver])
     severity = labels.get("severity", "")
+    for match, per_severity in routing.label_routes:
+        if all(labels.get(k) == v for k, v in match) and severity in dict(per_severity):
+            return out + list(dict(per_severity)[severity])
     for scope, label in ((routing.categories, "category"), (routing.teams, "team")):
         for value, per_severity in scope:
             if labels.get(label) == value and severity in dict(per_severity):
@@ -223,6 +230,17 @@ def routing_cases(spec: Spec) -> list[dict[str, Any]]:
                     labels["tier"] = "page" if severity == "critical" else "ticket"
                     labels["impact"] = routing.impact("outage" if severity == "critical" else "degraded")
                 cases.append({"name": f"{severity} {category} alert of team {team}", "labels": labels})
+    for match, per_severity in routing.label_routes:
+        for severity, _ in per_severity:
+            labels = {"alertname": "StackgenRoutingTest", "severity": severity, "category": "slo", **dict(match)}
+            shown = ", ".join(f"{k}={v}" for k, v in match)
+            cases.append({"name": f"{severity} alert with {shown}", "labels": labels})
+            cases.append(
+                {
+                    "name": f"{severity} alert with {shown} but another {match[0][0]}",
+                    "labels": {**labels, match[0][0]: match[0][1] + "-other"},
+                }
+            )
     for level in spec.routing.escalation:
         for team in teams:
             cases.append(
@@ -306,6 +324,10 @@ def routing_summary(spec: Spec) -> str:
             f"  critical still firing after {format_duration(level.after)} -> level {level.level}: "
             f"{', '.join(level.receivers)}"
         )
+    for match, per in routing.label_routes:
+        shown = " ".join(f"{k}={v}" for k, v in match)
+        for sev, receivers in per:
+            lines.append(f"  {shown} severity={sev} -> {', '.join(receivers)}")
     for category, per in routing.categories:
         for sev, receivers in per:
             lines.append(f"  category={category} severity={sev} -> {', '.join(receivers)}")
