@@ -70,6 +70,9 @@ def synthetic_spec(slos: int, varied: bool = False) -> str:
             }
         )
     spec["services"] = services
+    # Team routes must name a team something belongs to (10 SLOs make only two teams).
+    present = {svc["team"] for svc in services}
+    spec["routing"]["teams"] = {k: v for k, v in spec["routing"].get("teams", {}).items() if k in present}
     spec["logs"]["alerts"] = {"error_rate": {"per_second": 1}}
     # The default spec's file sources name its own services.
     spec["logs"]["sources"] = [source for source in spec["logs"].get("sources", []) if "service" not in source]

@@ -198,8 +198,8 @@ def expected_receivers(routing: Routing, labels: dict[str, str]) -> list[str]:
         match = [lv for lv in routing.escalation if str(lv.level) == level]
         return out + (list(match[0].receivers) if match else [routing.default_receiver])
     severity = labels.get("severity", "")
-    for match, per_severity in routing.label_routes:
-        if all(labels.get(k) == v for k, v in match) and severity in dict(per_severity):
+    for matchers, per_severity in routing.label_routes:
+        if all(labels.get(k) == v for k, v in matchers) and severity in dict(per_severity):
             return out + list(dict(per_severity)[severity])
     for scope, label in ((routing.categories, "category"), (routing.teams, "team")):
         for value, per_severity in scope:
