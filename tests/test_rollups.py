@@ -54,7 +54,7 @@ def test_rolled_up_windows_are_the_ticket_windows_and_the_period() -> None:
     ],
 )
 def test_rollup_rule(windows: tuple[int, ...], pages: set[int], base: int, expected: set[int]) -> None:
-    assert slo_math.rollup_windows(windows, pages, base) == expected
+    assert slo_math.rollup_windows(windows, frozenset(pages), base) == expected
 
 
 def rules_of(files: dict[str, str]) -> dict[str, str]:
