@@ -160,57 +160,47 @@ def write_openmetrics(path: Path) -> tuple[int, dict[int, tuple[float, float]]]:
     return lines, sums
 
 
-def sloth_groups() -> list[dict]:  # type: ignore[type-arg]
-    rules = [
+def raw_window_rules(record: str) -> list[dict]:  # type: ignore[type-arg]
+    """Every window as a ratio of rate()s over the raw counters (Sloth's and Pyrra's shape)."""
+    return [
         {
-            "record": f"sloth:sli_error:ratio_rate{w}",
+            "record": f"{record}{w}",
             "labels": {"slo": SLO},
             "expr": f"sum(rate({BAD_SEL}[{w}])) / sum(rate({TOTAL_SEL}[{w}]))",
         }
         for w in WINDOWS
     ]
-    rules.append(
+
+
+def burn_alerts(alert: str, record: str) -> list[dict]:  # type: ignore[type-arg]
+    return [
         {
-            "record": "sloth:sli_error:ratio_rate30d",
+            "alert": f"{alert}{long}",
             "labels": {"slo": SLO},
-            "expr": f'sum_over_time(sloth:sli_error:ratio_rate5m{{slo="{SLO}"}}[30d]) / '
-            f'ignoring (sloth_window) count_over_time(sloth:sli_error:ratio_rate5m{{slo="{SLO}"}}[30d])',
+            "expr": f'({record}{short}{{slo="{SLO}"}} > ({rate} * {BUDGET})) and '
+            f'({record}{long}{{slo="{SLO}"}} > ({rate} * {BUDGET}))',
         }
-    )
-    for long, short, rate in TIERS:
-        rules.append(
-            {
-                "alert": f"SlothBurn{long}",
-                "labels": {"slo": SLO},
-                "expr": f'(sloth:sli_error:ratio_rate{short}{{slo="{SLO}"}} > ({rate} * {BUDGET})) and '
-                f'(sloth:sli_error:ratio_rate{long}{{slo="{SLO}"}} > ({rate} * {BUDGET}))',
-            }
-        )
-    return [{"name": f"sloth-{SLO}", "rules": rules}]
+        for long, short, rate in TIERS
+    ]
+
+
+def sloth_groups() -> list[dict]:  # type: ignore[type-arg]
+    period = {
+        "record": "sloth:sli_error:ratio_rate30d",
+        "labels": {"slo": SLO},
+        "expr": f'sum_over_time(sloth:sli_error:ratio_rate5m{{slo="{SLO}"}}[30d]) / '
+        f'ignoring (sloth_window) count_over_time(sloth:sli_error:ratio_rate5m{{slo="{SLO}"}}[30d])',
+    }
+    rules = [*raw_window_rules("sloth:sli_error:ratio_rate"), period]
+    return [{"name": f"sloth-{SLO}", "rules": rules + burn_alerts("SlothBurn", "sloth:sli_error:ratio_rate")}]
 
 
 def pyrra_groups() -> list[dict]:  # type: ignore[type-arg]
-    rules: list[dict] = [  # type: ignore[type-arg]
-        {
-            "record": f"pyrra:burnrate{w}",
-            "labels": {"slo": SLO},
-            "expr": f"sum(rate({BAD_SEL}[{w}])) / sum(rate({TOTAL_SEL}[{w}]))",
-        }
-        for w in WINDOWS
-    ]
-    for long, short, rate in TIERS:
-        rules.append(
-            {
-                "alert": f"PyrraBurn{long}",
-                "labels": {"slo": SLO},
-                "expr": f'pyrra:burnrate{short}{{slo="{SLO}"}} > ({rate} * {BUDGET}) and '
-                f'pyrra:burnrate{long}{{slo="{SLO}"}} > ({rate} * {BUDGET})',
-            }
-        )
     increase = [
         {"record": "pyrra:increase30d", "labels": {"slo": SLO, "code": code}, "expr": f"sum(increase({sel}[30d]))"}
         for code, sel in (("500", BAD_SEL), ("all", TOTAL_SEL))
     ]
+    rules = raw_window_rules("pyrra:burnrate") + burn_alerts("PyrraBurn", "pyrra:burnrate")
     return [
         {"name": f"pyrra-{SLO}", "interval": "30s", "rules": rules},
         {"name": f"pyrra-{SLO}-increase", "interval": "2m30s", "rules": increase},
@@ -270,9 +260,9 @@ class Prometheus:
 
 def per_minute(group: dict) -> Fraction:  # type: ignore[type-arg]
     """Evaluations per minute of a group: its own interval, else the global 1m."""
-    interval = group.get("interval", "1m")
-    seconds = sum(int(n) * {"s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)([smh])", interval))
-    return Fraction(60, seconds)
+    from stackgen.durations import parse_duration
+
+    return Fraction(60, parse_duration(group.get("interval", "1m")))
 
 
 def exact_budget_left(sums: dict[int, tuple[float, float]], t: int) -> float:

@@ -193,13 +193,17 @@ import_app = typer.Typer(help="Bring SLOs written for another tool into a stackg
 app.add_typer(import_app, name="import")
 
 
+ImportIntoOption = Annotated[
+    Path | None, typer.Option("--into", help="Add the services to this spec (kept as written otherwise).")
+]
+ImportOutOption = Annotated[Path | None, typer.Option("--out", help="Write a new spec here (default: print it).")]
+
+
 @import_app.command("sloth")
 def import_sloth(
     files: Annotated[list[Path], typer.Argument(help="Sloth specs: prometheus/v1 or PrometheusServiceLevel YAML.")],
-    into: Annotated[
-        Path | None, typer.Option("--into", help="Add the services to this spec (kept as written otherwise).")
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write a new spec here (default: print it).")] = None,
+    into: ImportIntoOption = None,
+    out: ImportOutOption = None,
 ) -> None:
     """Turn Sloth SLO specs into stackgen services, with comments on what could not be carried over."""
     _import("sloth", files, into, out)
@@ -210,10 +214,8 @@ def import_openslo(
     files: Annotated[
         list[Path], typer.Argument(help="OpenSLO v1 YAML: SLO, SLI, AlertPolicy, AlertCondition, DataSource, Service.")
     ],
-    into: Annotated[
-        Path | None, typer.Option("--into", help="Add the services to this spec (kept as written otherwise).")
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write a new spec here (default: print it).")] = None,
+    into: ImportIntoOption = None,
+    out: ImportOutOption = None,
 ) -> None:
     """Turn OpenSLO SLOs into stackgen services, with comments on what could not be carried over."""
     _import("openslo", files, into, out)

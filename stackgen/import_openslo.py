@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import promql_parser
-import yaml
 
+from stackgen.durations import format_duration
 from stackgen.errors import Problem, SpecError
-from stackgen.importers import Imported, _field, _lines_of, _path_text, _q, _where, stackgen_name
+from stackgen.importers import Imported, _field, _path_text, _q, _where, read_documents, stackgen_name
+from stackgen.slo_math import num
 
 KINDS = ("SLO", "SLI", "AlertPolicy", "AlertCondition", "DataSource", "Service", "AlertNotificationTarget")
 PROMETHEUS_TYPES = {"prometheus", "thanos", "mimir", "cortex", "victoriametrics"}
@@ -67,17 +68,10 @@ class Importer:
 
     def read(self, paths: list[Path]) -> None:
         for path in paths:
-            file = str(path)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise SpecError([Problem(file, 0, "", f"cannot read it: {err}")]) from None
-            lines = _lines_of(text, file)
+            documents, lines = read_documents(path)
             line = functools.partial(_where, lines)
-            for index, body in enumerate(yaml.safe_load_all(text)):
-                if body is None:
-                    continue
-                doc = Doc(body if isinstance(body, dict) else {}, file, (index,), line)
+            for index, body in documents:
+                doc = Doc(body if isinstance(body, dict) else {}, str(path), (index,), line)
                 if doc.body.get("apiVersion") != "openslo/v1":
                     self.fail(doc, (), "not an OpenSLO v1 document: expected apiVersion: openslo/v1")
                     continue
@@ -167,9 +161,9 @@ class Importer:
 
     def objective(self, doc: Doc, objective: dict[str, Any], path: tuple[Any, ...]) -> str:
         if "targetPercent" in objective:
-            return _number(Decimal(str(objective["targetPercent"])))
+            return num(Decimal(str(objective["targetPercent"])))
         if "target" in objective:
-            return _number(Decimal(str(objective["target"])) * 100)
+            return num(Decimal(str(objective["target"])) * 100)
         self.fail(doc, path, "an objective needs target or targetPercent")
         return "99"
 
@@ -192,8 +186,7 @@ class Importer:
                 f"{window.get('duration')} is shorter than a day{hint}: an SLO period in stackgen is 1d or more",
             )
             return []
-        days, rest = divmod(seconds, 86400)
-        text = f"{days}d" if not rest else f"{seconds // 60}m"
+        text = format_duration(seconds)
         note = f"  # OpenSLO: {window.get('duration')}" if str(window.get("duration")) != text else ""
         calendar = window.get("calendar") or (window.get("isRolling") is False)
         if calendar:
@@ -361,7 +354,8 @@ class Importer:
         short = max(60, window // 12 // 60 * 60)
         name = body.get("metadata", {}).get("name") or ""
         return (
-            f"            - {{severity: {severity}, long_window: {_dur(window)}, short_window: {_dur(short)}, "
+            f"            - {{severity: {severity}, long_window: {format_duration(window)}, "
+            f"short_window: {format_duration(short)}, "
             f"burn_rate: {_q(threshold)}}}  # OpenSLO {name or 'condition'}: severity {spec.get('severity')!r}"
         )
 
@@ -375,18 +369,6 @@ def _labels(raw: Any) -> dict[str, str]:
 def _duration(text: str) -> int | None:
     match = re.fullmatch(r"(\d+)([mhdwMQY])", text.strip())
     return int(match.group(1)) * UNITS[match.group(2)] if match else None
-
-
-def _dur(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _number(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
 
 
 _RANGE = re.compile(r"\[[0-9smhdwy]+\]")

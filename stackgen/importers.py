@@ -71,6 +71,18 @@ def _lines_of(text: str, file: str) -> dict[tuple[Any, ...], int]:
     return lines
 
 
+def read_documents(path: Path) -> tuple[list[tuple[int, Any]], dict[tuple[Any, ...], int]]:
+    """The non-empty YAML documents of a file with their index, and spec path -> line; a
+    located SpecError when the file cannot be read or parsed."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError([Problem(file, 0, "", f"cannot read it: {err}")]) from None
+    lines = _lines_of(text, file)
+    return [(i, d) for i, d in enumerate(yaml.safe_load_all(text)) if d is not None], lines
+
+
 def _where(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int:
     while path and path not in lines:
         path = path[:-1]
@@ -98,14 +110,8 @@ def import_sloth(paths: list[Path]) -> list[Imported]:
     services: list[Imported] = []
     for path in paths:
         file = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise SpecError([Problem(file, 0, "", f"cannot read it: {err}")]) from None
-        lines = _lines_of(text, file)
-        for index, document in enumerate(yaml.safe_load_all(text)):
-            if document is None:
-                continue
+        documents, lines = read_documents(path)
+        for index, document in documents:
             where: tuple[Any, ...] = (index,)
             if not isinstance(document, dict):
                 problems.append(Problem(file, _where(lines, where), "", "not a Sloth spec (a mapping)"))

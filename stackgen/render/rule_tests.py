@@ -195,9 +195,6 @@ def series_name(metric: str, labels: dict[str, str]) -> str:
     return promql.selector(metric, *(promql.equals(k, v) for k, v in sorted(labels.items())))
 
 
-_series_name = series_name
-
-
 # ----------------------------------------------------------------------------------------
 # Scenarios: error ratio as a function of time, turned into input series
 
@@ -352,8 +349,8 @@ def burning_group(slo: SLO) -> dict[str, str]:
 
 
 def _input_series(slo: SLO, sc: Scenario, group: dict[str, str]) -> list[dict[str, str]] | None:
-    def series_name(metric: str, labels: dict[str, str]) -> str:
-        return _series_name(metric, {**labels, **group})
+    def named(metric: str, labels: dict[str, str]) -> str:
+        return series_name(metric, {**labels, **group})  # every series carries the group's labels
 
     segments = runs(sc)
     total_inc: Runs = [(n, EVENTS_PER_STEP * traffic) for n, traffic, _ in segments]
@@ -374,8 +371,8 @@ def _input_series(slo: SLO, sc: Scenario, group: dict[str, str]) -> list[dict[st
             if part_labels is None or total_labels is None:
                 return None
             return [
-                {"series": series_name(part_sel.metric, part_labels), "values": _counter(part_inc)},
-                {"series": series_name(total_sel.metric, total_labels), "values": _counter(total_inc)},
+                {"series": named(part_sel.metric, part_labels), "values": _counter(part_inc)},
+                {"series": named(total_sel.metric, total_labels), "values": _counter(total_inc)},
             ]
         inside = labels_for(total_sel, part_sel)
         outside = labels_for(total_sel, avoid=part_sel)
@@ -384,8 +381,8 @@ def _input_series(slo: SLO, sc: Scenario, group: dict[str, str]) -> list[dict[st
         if any(inside.get(label) != outside.get(label) for label in group):
             return None  # bad and good differ in a group label: no group has both
         return [
-            {"series": series_name(total_sel.metric, inside), "values": _counter(part_inc)},
-            {"series": series_name(total_sel.metric, outside), "values": _counter(rest_inc)},
+            {"series": named(total_sel.metric, inside), "values": _counter(part_inc)},
+            {"series": named(total_sel.metric, outside), "values": _counter(rest_inc)},
         ]
     if sli.kind == "latency" and not sli.native:
         selector = parse_selector(f"x{sli.selector or '{}'}")
@@ -396,9 +393,9 @@ def _input_series(slo: SLO, sc: Scenario, group: dict[str, str]) -> list[dict[st
         # Integral thresholds are written as Prometheus 3 does ("1.0"); the rule matches both.
         le = f"{threshold}.0" if "." not in threshold else threshold
         return [
-            {"series": series_name(f"{sli.histogram}_bucket", {**labels, "le": le}), "values": _counter(good_inc)},
-            {"series": series_name(f"{sli.histogram}_bucket", {**labels, "le": "+Inf"}), "values": _counter(total_inc)},
-            {"series": series_name(f"{sli.histogram}_count", labels), "values": _counter(total_inc)},
+            {"series": named(f"{sli.histogram}_bucket", {**labels, "le": le}), "values": _counter(good_inc)},
+            {"series": named(f"{sli.histogram}_bucket", {**labels, "le": "+Inf"}), "values": _counter(total_inc)},
+            {"series": named(f"{sli.histogram}_count", labels), "values": _counter(total_inc)},
         ]
     if sli.kind == "availability":
         selector = parse_selector(f"{sli.metric}{sli.selector or '{}'}")
@@ -406,7 +403,7 @@ def _input_series(slo: SLO, sc: Scenario, group: dict[str, str]) -> list[dict[st
         if labels is None or sli.metric is None or sc.busy is not None:
             return None
         values: Runs = [(1, Decimal(1))] + [(n, 1 - error) for n, _, error in segments]
-        return [{"series": series_name(sli.metric, labels), "values": _gauge(values)}]
+        return [{"series": named(sli.metric, labels), "values": _gauge(values)}]
     return None
 
 

@@ -10,7 +10,7 @@ from stackgen import promql, slo_math
 from stackgen.durations import format_duration
 from stackgen.model import SLO, Alert, Routing, Service, Spec, Stack, Tier
 from stackgen.render.common import header, yaml_list
-from stackgen.render.sli import bad_and_total
+from stackgen.render.sli import bad_and_total, sum_by
 from stackgen.slo_math import num
 
 # What an escalation is about: "for api / error-rate", leaving out labels the source lacks.
@@ -32,11 +32,6 @@ def window_range(window: int) -> str:
     """Range for sum_over_time over base samples: one second short of the window, so it holds
     exactly window/B samples in Prometheus 2 (closed ranges) and 3 (left-open ranges)."""
     return format_duration(window - 1)
-
-
-def group_sum(slo: SLO) -> str:
-    """The aggregation of every window rule: all the SLO's series into one, or one per group."""
-    return f"sum by ({', '.join(slo.group_by)}) " if slo.group_by else "sum"
 
 
 def group_text(slo: SLO) -> str:
@@ -65,7 +60,7 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     stack = spec.stack
     bad, total = bad_and_total(slo.sli, stack.base_window, slo.group_by)
     sel = cv.slo_matchers(slo)
-    total_of = group_sum(slo)
+    total_of = sum_by(slo.group_by)  # every window rule: one series, or one per group
     rules: list[dict[str, Any]] = [
         {"record": cv.bad_rate(stack), "expr": bad, "labels": slo_labels(slo)},
         {"record": cv.total_rate(stack), "expr": total, "labels": slo_labels(slo)},

@@ -17,19 +17,19 @@ def le_matcher(threshold: Decimal) -> str:
     return f'le="{text}"'
 
 
-def _sum(group_by: tuple[str, ...]) -> str:
+def sum_by(group_by: tuple[str, ...]) -> str:
     """sum, or sum by the SLO's group labels: one series per group instead of one."""
     return f"sum by ({', '.join(group_by)}) " if group_by else "sum"
 
 
 def _rate(selector: str, window: str, group_by: tuple[str, ...] = ()) -> str:
-    return f"{_sum(group_by)}(rate({selector}[{window}]))"
+    return f"{sum_by(group_by)}(rate({selector}[{window}]))"
 
 
 def _query(expr: str, window: str, group_by: tuple[str, ...] = ()) -> str:
     """A counter selector gets rated; a query with {{window}} gets its window filled in."""
     if WINDOW_PLACEHOLDER in expr:
-        return f"{_sum(group_by)}({expr.replace(WINDOW_PLACEHOLDER, window).strip()})"
+        return f"{sum_by(group_by)}({expr.replace(WINDOW_PLACEHOLDER, window).strip()})"
     return _rate(expr.strip(), window, group_by)
 
 
@@ -63,7 +63,7 @@ def bad_and_total(sli: SLI, base_window: int, group_by: tuple[str, ...] = ()) ->
         assert sli.histogram is not None and sli.threshold is not None
         threshold = format(sli.threshold.normalize(), "f")
         if sli.native:
-            hist = f"{_sum(g)}(rate({sli.histogram}{join_matchers(sli.selector)}[{window}]))"
+            hist = f"{sum_by(g)}(rate({sli.histogram}{join_matchers(sli.selector)}[{window}]))"
             total = f"histogram_count({hist})"
             bad = f"{total} * (1 - histogram_fraction(0, {threshold}, {hist}))"
             return bad, total
@@ -76,8 +76,8 @@ def bad_and_total(sli: SLI, base_window: int, group_by: tuple[str, ...] = ()) ->
         return f"clamp_min({total} - ({good} or {none_of(total)}), 0)", total
     if sli.kind == "availability":
         selector = f"{sli.metric}{join_matchers(sli.selector)}"
-        total = f"{_sum(g)}(count_over_time({selector}[{samples_window}]))"
-        bad = f"{total} - {_sum(g)}(sum_over_time({selector}[{samples_window}]))"
+        total = f"{sum_by(g)}(count_over_time({selector}[{samples_window}]))"
+        bad = f"{total} - {sum_by(g)}(sum_over_time({selector}[{samples_window}]))"
         return bad, total
     assert sli.error_ratio is not None and not g, "raw SLIs are not grouped (refused at load)"
     ratio = f"sum({sli.error_ratio.replace(WINDOW_PLACEHOLDER, window).strip()})"
