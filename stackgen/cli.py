@@ -27,7 +27,8 @@ TargetOption = Annotated[
     str | None,
     typer.Option(
         "--target",
-        help="docker (compose service names) or host (127.0.0.1, file paths). Default: the spec's stack.target.",
+        help="docker (compose service names), host (127.0.0.1, file paths) or kubernetes (Prometheus Operator "
+        "objects, Helm values). Default: the spec's stack.target.",
     ),
 ]
 
@@ -61,10 +62,9 @@ def _fail(err: Exception) -> typer.Exit:
 
 
 def _render(spec_path: Path, target: str | None) -> dict[str, str]:
-    from stackgen.pipeline import load_model
-    from stackgen.render import render_all
+    from stackgen.pipeline import load, render_model
 
-    model = load_model(spec_path, target)
+    loaded, model = load(spec_path, target)
     for slo in model.slos:
         if slo.sli.kind == "latency" and not slo.sli.threshold_checked:
             typer.echo(
@@ -73,7 +73,7 @@ def _render(spec_path: Path, target: str | None) -> dict[str, str]:
                 "run `stackgen check --prometheus URL` against a Prometheus that scrapes it",
                 err=True,
             )
-    return render_all(model)
+    return render_model(loaded, model)
 
 
 @app.command()

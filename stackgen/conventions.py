@@ -80,8 +80,36 @@ def slo_matchers(slo: SLO) -> str:
 
 def address(stack: Stack, component: str) -> str:
     """host:port another component uses to reach this one."""
+    if stack.target == "kubernetes":
+        port = K8S_PORTS.get(component, COMPONENTS[component])
+        return f"{k8s_service(stack, component)}.{k8s_namespace(stack)}.svc:{port}"
     port = port_of(stack, component)
     return f"{component}:{COMPONENTS[component]}" if stack.target == "docker" else f"127.0.0.1:{port}"
+
+
+# Kubernetes target: the Helm releases stackgen writes values for set fullnameOverride, so the
+# services have these names. kube-prometheus-stack's are <release>-prometheus/-alertmanager;
+# Loki's single binary is reached through its gateway (nginx on port 80).
+K8S_PORTS = {"loki": 80}
+
+
+def k8s_namespace(stack: Stack) -> str:
+    return stack.kubernetes.namespace if stack.kubernetes else "monitoring"
+
+
+def k8s_release(stack: Stack) -> str:
+    return stack.kubernetes.release if stack.kubernetes else stack.name
+
+
+def k8s_service(stack: Stack, component: str) -> str:
+    if component == "loki":
+        return "loki-gateway"
+    return f"{k8s_release(stack)}-{component}"
+
+
+def k8s_secret_name(stack: Stack, component: str) -> str:
+    """The Secret holding one component's files (made by the operator, never rendered)."""
+    return f"{stack.name}-{component}-secrets"
 
 
 def port_of(stack: Stack, component: str) -> int:
@@ -189,6 +217,10 @@ def dashboard_url(stack: Stack, slo: SLO) -> str:
     return f"{stack.grafana_url}/d/{uid}?var-slo={slo.name}"
 
 
-def secret_path(stack: Stack, name: str) -> str:
-    """Where a secret file is read at run time: a compose secret, or a file on the host."""
+def secret_path(stack: Stack, name: str, component: str = "") -> str:
+    """Where a secret file is read at run time: a compose secret, a file on the host, or a key
+    of the component's Secret, which the Prometheus Operator mounts at
+    /etc/<component>/secrets/<Secret name>/ (alertmanagerSpec.secrets, prometheusSpec.secrets)."""
+    if stack.target == "kubernetes" and component:
+        return f"/etc/{component}/secrets/{k8s_secret_name(stack, component)}/{name}"
     return f"/run/secrets/{name}" if stack.target == "docker" else f"{stack.secrets_dir}/{name}"

@@ -45,3 +45,15 @@ class ToolMissingError(StackgenError):
     """A validator (promtool, amtool) is not installed."""
 
     exit_code = 1
+
+
+class LimitExceeded(StackgenError):
+    """What the spec renders breaks a limit of the engine it is for (e.g. the Mimir ruler's rules
+    per group); the pipeline locates it at the spec path that sets or implies the limit."""
+
+    exit_code = 2
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(message)

@@ -56,6 +56,13 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
         receivers = self.build_receivers(data["receivers"])
         routing = self.build_routing(data["routing"], {r.name for r in receivers}, receivers)
         severities = routing.severity_names
+        if stack.long_term_storage and stack.long_term_storage.in_ruler and routing.escalation:
+            self.fail(
+                ("stack", "long_term_storage", "evaluate"),
+                "escalation levels are rules over the local Prometheus' ALERTS series, which never sees the "
+                "alerts the ruler fires: drop routing.escalation (let your pager escalate) or use evaluate: "
+                "prometheus",
+            )
         services = self.build_services(
             data["services"],
             data.get("slo_defaults", {}),
@@ -142,6 +149,8 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
         if not slos:
             return stack
         longest = max(slos, key=lambda slo: slo.period)
+        if stack.long_term_storage and stack.long_term_storage.in_ruler:
+            return stack  # the long-term store's ruler reads the period; local retention only feeds it
         if "metrics_retention" not in raw:
             return dataclasses.replace(stack, metrics_retention=max(stack.metrics_retention, longest.period))
         if stack.metrics_retention < longest.period:
@@ -161,7 +170,7 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
             docker_only = component == "cadvisor" and spec.stack.target != "docker"
             if docker_only or (component not in ("node-exporter", "cadvisor") and not spec.runs(component)):
                 how = (
-                    "the host profile runs no cAdvisor"
+                    f"only the docker target runs cAdvisor (this is {spec.stack.target})"
                     if docker_only
                     else f"add exporters.{name} (or probes, for blackbox) so the stack runs {component}"
                 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from stackgen.components import COMPONENT_PORTS
 from stackgen.model.base import BuilderBase, Path_, pairs
-from stackgen.model.types import TLS, Exporter, Probe, ScrapeJob, Stack
+from stackgen.model.types import TLS, Exporter, Kubernetes, LongTermStorage, Probe, ScrapeJob, Stack
 
 # Scrape jobs the stack writes for its own components (prometheus.yml) are named like them.
 STACK_JOB_NAMES = frozenset(COMPONENT_PORTS)
@@ -67,6 +67,44 @@ class ScrapeBuilder(BuilderBase):
                 for component in ("prometheus", "alertmanager")
                 if raw.get(f"{component}_url")
             ),
+            kubernetes=self.build_kubernetes(raw),
+            long_term_storage=self.build_long_term_storage(raw.get("long_term_storage"), (*p, "long_term_storage")),
+        )
+
+    def build_kubernetes(self, raw: dict[str, Any]) -> Kubernetes | None:
+        settings = raw.get("kubernetes")
+        if raw.get("target") != "kubernetes" and settings is None:
+            return None
+        default = Kubernetes.default(raw["name"])
+        settings = settings or {}
+        return Kubernetes(
+            namespace=settings.get("namespace", default.namespace),
+            release=settings.get("release", default.release),
+            labels=pairs(settings["labels"]) if settings.get("labels") else default.labels,
+        )
+
+    def build_long_term_storage(self, raw: dict[str, Any] | None, p: Path_) -> LongTermStorage | None:
+        if raw is None:
+            return None
+        if "bearer_token_file" in raw and "basic_auth" in raw:
+            self.fail(p, "give one of bearer_token_file or basic_auth: a remote write sends one Authorization header")
+        for key in ("remote_write_url", "query_url"):
+            credentials = "bearer_token_file" in raw or "basic_auth" in raw
+            if credentials and raw[key].startswith("http://") and "://127.0.0.1" not in raw[key]:
+                self.fail((*p, key), "credentials over plain http can be read by anyone on the path: use https://")
+        limits = raw.get("ruler_limits", {})
+        basic = raw.get("basic_auth")
+        return LongTermStorage(
+            kind=raw["kind"],
+            remote_write_url=raw["remote_write_url"],
+            query_url=raw["query_url"].rstrip("/"),
+            tenant=raw.get("tenant"),
+            bearer_token_file=raw.get("bearer_token_file"),
+            basic_auth=(basic["username"], basic["password_file"]) if basic else None,
+            evaluate=raw.get("evaluate", "prometheus"),
+            # Mimir's defaults (pkg/util/validation/limits.go); Cortex and Thanos set none.
+            rules_per_group=limits.get("rules_per_group", 20),
+            groups_per_tenant=limits.get("groups_per_tenant", 70),
         )
 
     def check_interval(self, interval: int | None, path: Path_, stack: Stack) -> None:

@@ -372,6 +372,43 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Kubernetes:
+    """Where the kubernetes target's objects go, and the labels the operator selects them by."""
+
+    namespace: str
+    release: str  # kube-prometheus-stack fullnameOverride: <release>-prometheus, <release>-alertmanager
+    labels: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def default(cls, stack_name: str) -> Kubernetes:
+        return cls("monitoring", stack_name, (("stackgen.dev/stack", stack_name),))
+
+
+@dataclass(frozen=True)
+class LongTermStorage:
+    """Remote write to Mimir, Cortex or Thanos Receive, and where its ruler evaluates."""
+
+    kind: str  # mimir | cortex | thanos
+    remote_write_url: str
+    query_url: str
+    tenant: str | None
+    bearer_token_file: str | None
+    basic_auth: tuple[str, str] | None  # (username, password file)
+    evaluate: str  # prometheus | ruler
+    rules_per_group: int
+    groups_per_tenant: int
+
+    @property
+    def tenant_header(self) -> str:
+        """The header that names the tenant: Thanos Receive's default, or Cortex's and Mimir's."""
+        return "THANOS-TENANT" if self.kind == "thanos" else "X-Scope-OrgID"
+
+    @property
+    def in_ruler(self) -> bool:
+        return self.evaluate == "ruler"
+
+
+@dataclass(frozen=True)
 class Stack:
     name: str
     target: str
@@ -386,6 +423,8 @@ class Stack:
     secrets_dir: str
     data_dir: str
     external_urls: tuple[tuple[str, str], ...] = ()  # component -> URL users open (prometheus, alertmanager)
+    kubernetes: Kubernetes | None = None  # set for the kubernetes target (defaults filled in)
+    long_term_storage: LongTermStorage | None = None
 
     @property
     def base_window(self) -> int:
@@ -458,6 +497,16 @@ class Spec:
             for key, value in job.secret_settings().items():
                 path: tuple[str | int, ...] = ("scrape_jobs", i, *key.split("."))
                 uses.append(SecretUse(value, "prometheus", key, f"scrape job {job.name}", path))
+        storage = self.stack.long_term_storage
+        if storage and storage.bearer_token_file:
+            where: tuple[str | int, ...] = ("stack", "long_term_storage", "bearer_token_file")
+            purpose = "remote_write.bearer_token_file"
+            uses.append(SecretUse(storage.bearer_token_file, "prometheus", purpose, "remote write", where))
+        if storage and storage.basic_auth:
+            where = ("stack", "long_term_storage", "basic_auth", "password_file")
+            uses.append(
+                SecretUse(storage.basic_auth[1], "prometheus", "remote_write.password_file", "remote write", where)
+            )
         for exporter in self.exporters:
             for key, value in exporter.settings:
                 if key.endswith("_file"):

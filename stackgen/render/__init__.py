@@ -23,10 +23,12 @@ from stackgen.render import (
     compose,
     docs,
     grafana,
+    kubernetes,
     loki,
     prometheus,
     promtail,
     rule_tests,
+    ruler,
     rules,
 )
 
@@ -50,8 +52,11 @@ SPLIT_RENDERERS: tuple[tuple[Renderer, ServiceRenderer], ...] = (
     (rule_tests.render_stack, rule_tests.render_service),
     (grafana.render_stack, grafana.render_service),
     # Runbooks; docs.render writes the stack's documents last (its README lists every path).
-    (lambda spec: {}, docs.render_service),
+    (docs.render_stack, docs.render_service),
 )
+# Artifacts made of other artifacts (rule groups, alertmanager.yml, dashboards) carried unchanged,
+# so what the checks verified is what runs: ruler namespace files, Kubernetes objects.
+DERIVED_RENDERERS: tuple[Callable[[Spec, dict[str, str]], dict[str, str]], ...] = (ruler.render, kubernetes.render)
 # Below this many SLOs a worker process costs more than it saves.
 PARALLEL_MIN_SLOS = 200
 JOBS_ENV = "STACKGEN_JOBS"  # 1 renders in this process only; default: one worker per core
@@ -95,7 +100,12 @@ def _render_all(spec: Spec) -> dict[str, str]:
             _WORKER_SPEC = None
     else:
         _render_here(spec, add, services=spec.services)
-    add(docs.render(spec, sorted(files)))
+    for derived in DERIVED_RENDERERS:
+        add(derived(spec, files))
+    if spec.stack.target == "kubernetes":
+        # The charts run the components: compose, prometheus.yml and the agents' files go.
+        files = {path: text for path, text in files.items() if kubernetes.keeps(path)}
+    files.update(docs.render(spec, sorted(files)))
     return dict(sorted(files.items()))
 
 

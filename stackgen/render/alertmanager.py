@@ -33,7 +33,7 @@ def receiver_config(spec: Spec, receiver: Receiver) -> dict[str, Any]:
     stack = spec.stack
 
     def secret(key: str) -> str:
-        return cv.secret_path(stack, str(receiver.get(key)))
+        return cv.secret_path(stack, str(receiver.get(key)), "alertmanager")
 
     out: dict[str, Any] = {"name": receiver.name}
     if receiver.type == "pagerduty":

@@ -8,7 +8,7 @@ from typing import Any
 from stackgen import alert_templates, slo_math
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
-from stackgen.model import SLO, Alert, Service, Spec
+from stackgen.model import SLO, Alert, SecretUse, Service, Spec
 from stackgen.render.sli import bad_and_total
 from stackgen.render.templating import md_code, md_text, render_template
 from stackgen.slo_math import num
@@ -153,9 +153,9 @@ def render_service(spec: Spec, service: Service) -> dict[str, str]:
     return files
 
 
-def secret_rows(spec: Spec) -> list[tuple[str, str, str]]:
-    """(file, who reads it, what it holds) for every secret file the stack reads."""
-    rows = set()
+def secret_meanings(spec: Spec) -> list[tuple[SecretUse, str]]:
+    """Every secret file the stack reads, with what it holds."""
+    out = []
     for use in spec.secret_uses():
         setting = use.purpose.rsplit(".", 1)[-1]
         if use.component == "alertmanager":
@@ -164,26 +164,42 @@ def secret_rows(spec: Spec) -> list[tuple[str, str, str]]:
             what = SCRAPE_SECRET_MEANING.get(setting, f"basic-auth password ({use.purpose})")
         else:
             what = EXPORTER_SECRET_MEANING.get(use.component, use.purpose)
-        rows.add((use.file, f"`{use.component}`: {md_text(use.user)}", what))
-    return sorted(rows)
+        out.append((use, what))
+    return out
 
 
-def render(spec: Spec, other_files: list[str]) -> dict[str, str]:
-    """The stack's documents; other_files: every other generated path, for the README's table."""
+def secret_rows(spec: Spec) -> list[tuple[str, str, str]]:
+    """(file, who reads it, what it holds) for every secret file the stack reads."""
+    return sorted({(use.file, f"`{use.component}`: {md_text(use.user)}", what) for use, what in secret_meanings(spec)})
+
+
+def render_stack(spec: Spec) -> dict[str, str]:
+    """Runbooks (and their dashboards) of the plain alerts of no service."""
     files: dict[str, str] = {}
     for alert in spec.alerts:
         if not alert.service:
             with_dashboard(
                 files, cv.alert_runbook_file(alert), f"Runbook: {alert.name}", alert_runbook(spec, alert), ["stack"]
             )
+    return files
+
+
+def render(spec: Spec, other_files: list[str]) -> dict[str, str]:
+    """The stack's documents; other_files: every other generated path, for the README's table."""
+    files: dict[str, str] = {}
     files["secrets/README.md"] = render_template(
         "output/secrets.md.j2",
         header=cv.HEADER.format(source=spec.source_file),
         stack=spec.stack,
         secrets=secret_rows(spec),
+        k8s_secrets=[
+            (cv.k8s_secret_name(spec.stack, use.component), use.file, f"`{use.component}`: {md_text(use.user)}", what)
+            for use, what in secret_meanings(spec)
+        ],
     )
     files["secrets/.gitignore"] = f"# {cv.HEADER.format(source=spec.source_file)}\n*\n!README.md\n!.gitignore\n"
-    files[".env.example"] = env_example(spec)
+    if spec.stack.target != "kubernetes":
+        files[".env.example"] = env_example(spec)
     described = sorted(set(other_files) | set(files) | {"README.md"})
     files["README.md"] = render_template(
         "output/README.md.j2",
@@ -217,6 +233,18 @@ def describe(path: str) -> str:
         ("runbooks/", "runbook of one SLO or plain alert: what it means, first steps"),
         ("blackbox/", "blackbox_exporter probe modules"),
         ("docker-compose.yml", "the whole stack for `docker compose up`"),
+        ("kubernetes/prometheusrules/", "PrometheusRule objects: the groups of prometheus/rules/ unchanged"),
+        ("kubernetes/scraping", "ScrapeConfig and Probe objects for the spec's scrape jobs and probes"),
+        (
+            "kubernetes/alertmanager-config",
+            "Secret: alertmanager/alertmanager.yml verbatim, the Alertmanager's configSecret",
+        ),
+        ("kubernetes/grafana", "ConfigMaps for the Grafana sidecar: datasources and every dashboard"),
+        ("kubernetes/loki-rules", "ConfigMap for the Loki chart's rules sidecar: LogQL alerts"),
+        ("kubernetes/alloy-config", "ConfigMap: the Alloy DaemonSet's config (pod logs, CRI, redaction)"),
+        ("kubernetes/namespace", "the stack's namespace"),
+        ("helm/", "values for the community Helm chart named in the file name"),
+        ("mimir/rules/", "ruler namespace file of one service (mimirtool rules load)"),
         ("secrets/", "where the secret files go (never committed)"),
         (".env.example", "environment variables the compose file reads"),
         ("README.md", "this file"),

@@ -25,22 +25,32 @@ BUDGET_STEPS = [{"color": "red", "value": None}, {"color": "orange", "value": 0}
 ALERT_STEPS = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
 
 
-def provisioning(spec: Spec) -> dict[str, str]:
+def datasources_config(spec: Spec) -> dict[str, Any]:
+    """Grafana's datasources with fixed uids. With long-term storage, "Prometheus" is the
+    store's query endpoint: it holds everything the local Prometheus scraped and recorded,
+    and with long_term_storage.evaluate: ruler it is the only place the SLO series exist."""
     stack = spec.stack
-    mount = "/var/lib/grafana/dashboards" if stack.target == "docker" else f"{stack.data_dir}/grafana/dashboards"
-    datasources = {
+    prometheus: dict[str, Any] = {
+        "name": "Prometheus",
+        "type": "prometheus",
+        "uid": cv.DS_PROMETHEUS,
+        "access": "proxy",
+        "url": f"http://{cv.address(stack, 'prometheus')}",
+        "isDefault": True,
+        "editable": False,
+        "jsonData": {"timeInterval": format_duration(stack.scrape_interval)},
+    }
+    storage = stack.long_term_storage
+    if storage:
+        prometheus["url"] = storage.query_url
+        if storage.tenant:
+            # Grafana keeps custom header values in secureJsonData; a tenant id is no secret.
+            prometheus["jsonData"]["httpHeaderName1"] = storage.tenant_header
+            prometheus["secureJsonData"] = {"httpHeaderValue1": storage.tenant}
+    return {
         "apiVersion": 1,
         "datasources": [
-            {
-                "name": "Prometheus",
-                "type": "prometheus",
-                "uid": cv.DS_PROMETHEUS,
-                "access": "proxy",
-                "url": f"http://{cv.address(stack, 'prometheus')}",
-                "isDefault": True,
-                "editable": False,
-                "jsonData": {"timeInterval": format_duration(stack.scrape_interval)},
-            },
+            prometheus,
             {
                 "name": "Loki",
                 "type": "loki",
@@ -60,6 +70,12 @@ def provisioning(spec: Spec) -> dict[str, str]:
             },
         ],
     }
+
+
+def provisioning(spec: Spec) -> dict[str, str]:
+    stack = spec.stack
+    mount = "/var/lib/grafana/dashboards" if stack.target == "docker" else f"{stack.data_dir}/grafana/dashboards"
+    datasources = datasources_config(spec)
     providers = {
         "apiVersion": 1,
         "providers": [

@@ -30,6 +30,22 @@ def self_jobs(spec: Spec) -> list[str]:
     return jobs
 
 
+def credentials(spec: Spec, bearer_token_file: str | None, basic_auth: tuple[str, str] | None) -> dict[str, Any]:
+    """The Authorization Prometheus sends (a scrape, a remote write), from secret files."""
+    if bearer_token_file:
+        path = cv.secret_path(spec.stack, bearer_token_file, "prometheus")
+        return {"authorization": {"type": "Bearer", "credentials_file": path}}
+    if basic_auth:
+        username, password_file = basic_auth
+        return {
+            "basic_auth": {
+                "username": username,
+                "password_file": cv.secret_path(spec.stack, password_file, "prometheus"),
+            }
+        }
+    return {}
+
+
 def scrape_job(spec: Spec, job: ScrapeJob) -> dict[str, Any]:
     item: dict[str, Any] = {"job_name": job.name}
     if job.honor_labels:
@@ -43,20 +59,13 @@ def scrape_job(spec: Spec, job: ScrapeJob) -> dict[str, Any]:
     if job.scheme != "http":
         item["scheme"] = job.scheme
     # Credentials are files Prometheus re-reads at every scrape: rotate them without a reload.
-    if job.bearer_token_file:
-        item["authorization"] = {
-            "type": "Bearer",
-            "credentials_file": cv.secret_path(spec.stack, job.bearer_token_file),
-        }
-    if job.basic_auth:
-        username, password_file = job.basic_auth
-        item["basic_auth"] = {"username": username, "password_file": cv.secret_path(spec.stack, password_file)}
+    item.update(credentials(spec, job.bearer_token_file, job.basic_auth))
     if job.tls:
         tls: dict[str, Any] = {}
         for key in ("ca_file", "cert_file", "key_file"):
             name = getattr(job.tls, key)
             if name:
-                tls[key] = cv.secret_path(spec.stack, name)
+                tls[key] = cv.secret_path(spec.stack, name, "prometheus")
         if job.tls.server_name:
             tls["server_name"] = job.tls.server_name
         if job.tls.insecure_skip_verify:
@@ -106,7 +115,9 @@ def render(spec: Spec) -> dict[str, str]:
             ]
         }
     }
-    rule_files = {"rule_files": cv.rule_file_globs([s.name for s in spec.services])}
+    storage = stack.long_term_storage
+    in_ruler = bool(storage and storage.in_ruler)
+    rule_files = {"rule_files": cv.rule_file_globs([] if in_ruler else [s.name for s in spec.services])}
 
     scrape_items: list[tuple[str | None, dict[str, Any]]] = []
     for job in spec.scrape_jobs:
@@ -147,14 +158,35 @@ def render(spec: Spec) -> dict[str, str]:
             ),
             ("Alerts go to Alertmanager (API v2: Prometheus 3 dropped v1).", alerting),
             (
-                "SLO rules and plain alerts (a directory per service), stack rules and alert packs; "
-                "unit tests live in tests/.",
+                (
+                    f"Only the stack's own rules and alert packs: SLO and service rules run in the {storage.kind} "
+                    "ruler (long_term_storage.evaluate: ruler; load them from mimir/rules/). Unit tests live in tests/."
+                    if in_ruler and storage
+                    else "SLO rules and plain alerts (a directory per service), stack rules and alert packs; "
+                    "unit tests live in tests/."
+                ),
                 rule_files,
             ),
+            *([remote_write_section(spec)] if storage else []),
         ],
     )
     text += "\n" + comment_block() + yaml_list("scrape_configs", scrape_items)
     return {"prometheus/prometheus.yml": text}
+
+
+def remote_write_section(spec: Spec) -> tuple[str, dict[str, Any]]:
+    """Every sample goes on to the long-term store, with the tenant header and credentials
+    read from files (re-read on each request: rotate without a reload)."""
+    storage = spec.stack.long_term_storage
+    assert storage is not None
+    item: dict[str, Any] = {"url": storage.remote_write_url, "name": storage.kind}
+    if storage.tenant:
+        item["headers"] = {storage.tenant_header: storage.tenant}
+    item.update(credentials(spec, storage.bearer_token_file, storage.basic_auth))
+    note = f"Long-term storage: every sample is also written to {storage.kind}" + (
+        f" (tenant {storage.tenant})" if storage.tenant else ""
+    )
+    return note + "; Grafana reads it back from its query URL.", {"remote_write": [item]}
 
 
 def comment_block() -> str:

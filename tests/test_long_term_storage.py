@@ -1,0 +1,183 @@
+"""stack.long_term_storage: remote write with tenant and credentials from files, Grafana reading
+the store, and (evaluate: ruler) the SLO rules as ruler namespace files that fit the ruler's
+limits, with the SLO period free of local retention."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import DEFAULT_SPEC, require_tool
+from typer.testing import CliRunner
+
+from stackgen.cli import app
+from stackgen.pipeline import render_spec
+from stackgen.writer import write_tree
+
+MIMIR = {
+    "kind": "mimir",
+    "remote_write_url": "https://mimir.example.com/api/v1/push",
+    "query_url": "https://mimir.example.com/prometheus",
+    "tenant": "shop-prod",
+    "basic_auth": {"username": "shop", "password_file": "mimir_password"},
+}
+
+
+def spec_with(tmp_path: Path, storage: dict[str, Any], **stack: Any) -> Path:
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    data["stack"]["long_term_storage"] = storage
+    data["stack"].update(stack)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def ruler_spec(tmp_path: Path, **storage: Any) -> Path:
+    """The default spec in ruler mode: escalation runs on the local ALERTS, so it goes."""
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    data["stack"]["long_term_storage"] = {**MIMIR, "evaluate": "ruler", **storage}
+    data["routing"].pop("escalation", None)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_remote_write_passes_promtool_with_credentials_from_files(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "mimir_password").write_text("not-a-real-password\n")
+    spec = spec_with(tmp_path, MIMIR, target="host", secrets_dir=str(secrets), data_dir=str(tmp_path / "data"))
+    files = render_spec(spec)
+    config = yaml.safe_load(files["prometheus/prometheus.yml"])
+    (write,) = config["remote_write"]
+    assert write["url"] == MIMIR["remote_write_url"]
+    assert write["headers"] == {"X-Scope-OrgID": "shop-prod"}
+    assert write["basic_auth"] == {"username": "shop", "password_file": f"{secrets}/mimir_password"}
+    assert "not-a-real-password" not in "".join(files.values())
+    out = tmp_path / "out"
+    write_tree(files, out)
+    # Without --syntax-only: promtool reads the password file and the rule files.
+    proc = subprocess.run(
+        [promtool, "check", "config", "prometheus/prometheus.yml"], cwd=out, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "header"), [("mimir", "X-Scope-OrgID"), ("cortex", "X-Scope-OrgID"), ("thanos", "THANOS-TENANT")]
+)
+def test_tenant_header_per_store_on_writes_and_grafana_reads(tmp_path: Path, kind: str, header: str) -> None:
+    storage = {**MIMIR, "kind": kind, "bearer_token_file": "lts_token"}
+    del storage["basic_auth"]
+    files = render_spec(spec_with(tmp_path, storage))
+    (write,) = yaml.safe_load(files["prometheus/prometheus.yml"])["remote_write"]
+    assert write["headers"] == {header: "shop-prod"}
+    assert write["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/lts_token"}
+    datasources = yaml.safe_load(files["grafana/provisioning/datasources/datasources.yml"])["datasources"]
+    prometheus = next(d for d in datasources if d["uid"] == "stackgen-prometheus")
+    assert prometheus["url"] == MIMIR["query_url"]
+    assert prometheus["jsonData"]["httpHeaderName1"] == header
+    assert prometheus["secureJsonData"] == {"httpHeaderValue1": "shop-prod"}
+    # The token is mounted into Prometheus only, and named in secrets/README.md.
+    compose = yaml.safe_load(files["docker-compose.yml"])
+    assert "lts_token" in compose["services"]["prometheus"]["secrets"]
+    assert all("lts_token" not in s.get("secrets", []) for n, s in compose["services"].items() if n != "prometheus")
+    assert "`lts_token`" in files["secrets/README.md"]
+
+
+def test_ruler_mode_moves_service_rules_to_namespace_files(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    files = render_spec(ruler_spec(tmp_path))
+    config = yaml.safe_load(files["prometheus/prometheus.yml"])
+    assert config["rule_files"] == ["rules/*.rules.yml"]  # the stack's own rules stay local
+    namespaces = {p: t for p, t in files.items() if p.startswith("mimir/rules/")}
+    assert sorted(namespaces) == ["mimir/rules/api.yaml", "mimir/rules/search.yaml", "mimir/rules/webhooks.yaml"]
+    total_groups = 0
+    for path, text in namespaces.items():
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        assert len(docs) == 1 and set(docs[0]) == {"namespace", "groups"}  # mimirtool's strict format
+        service = path.rsplit("/", 1)[1].removesuffix(".yaml")
+        assert docs[0]["namespace"] == service
+        expected = [
+            g
+            for p in sorted(files)
+            if p.startswith(f"prometheus/rules/{service}/") and p.endswith(".rules.yml")
+            for g in yaml.safe_load(files[p])["groups"]
+        ]
+        assert docs[0]["groups"] == expected
+        for group in docs[0]["groups"]:
+            assert len(group["rules"]) <= 20, group["name"]  # Mimir's default per-group limit
+        total_groups += len(docs[0]["groups"])
+        # promtool checks the groups as the ruler will load them.
+        rules = tmp_path / f"{service}.rules.yml"
+        rules.write_text(yaml.safe_dump({"groups": docs[0]["groups"]}, sort_keys=False))
+        proc = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert total_groups <= 70  # Mimir's default groups per tenant
+
+
+def test_ruler_mode_frees_the_period_from_local_retention(tmp_path: Path) -> None:
+    runner = CliRunner()
+    local = spec_with(tmp_path, MIMIR, metrics_retention="7d")
+    result = runner.invoke(app, ["render", "--spec", str(local), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 2 and "metrics_retention: 7d is shorter than the 30d period" in result.output
+    data = yaml.safe_load(ruler_spec(tmp_path).read_text())
+    data["stack"]["metrics_retention"] = "7d"
+    (tmp_path / "ruler.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    result = runner.invoke(app, ["render", "--spec", str(tmp_path / "ruler.yaml"), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert "--storage.tsdb.retention.time=7d" in (tmp_path / "b/docker-compose.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"rules_per_group": 10}, "rules; the mimir ruler allows 10 per group. Raise ruler_max_rules_per_rule_group"),
+        ({"groups_per_tenant": 5}, "rule groups for tenant shop-prod; the mimir ruler allows 5"),
+    ],
+)
+def test_ruler_limits_are_located_errors(tmp_path: Path, limits: dict[str, int], message: str) -> None:
+    spec = ruler_spec(tmp_path, ruler_limits=limits)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["render", "--spec", str(spec), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "spec.yaml:" in result.output and "stack.long_term_storage.ruler_limits" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_ruler_mode_refuses_escalation_it_could_not_see(tmp_path: Path) -> None:
+    spec = spec_with(tmp_path, {**MIMIR, "evaluate": "ruler"})
+    result = CliRunner().invoke(app, ["render", "--spec", str(spec), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert (
+        "stack.long_term_storage.evaluate: escalation levels are rules over the local Prometheus' ALERTS"
+        in result.output
+    )
+
+
+def test_credentials_over_plain_http_are_refused(tmp_path: Path) -> None:
+    storage = {**MIMIR, "remote_write_url": "http://mimir.example.com/api/v1/push"}
+    result = CliRunner().invoke(
+        app, ["render", "--spec", str(spec_with(tmp_path, storage)), "--out", str(tmp_path / "o")]
+    )
+    assert (
+        result.exit_code == 2
+        and "stack.long_term_storage.remote_write_url: credentials over plain http" in result.output
+    )
+
+
+def test_kubernetes_remote_write_reads_the_prometheus_secret(tmp_path: Path) -> None:
+    files = render_spec(spec_with(tmp_path, MIMIR), "kubernetes")
+    spec = yaml.safe_load(files["helm/kube-prometheus-stack.values.yaml"])["prometheus"]["prometheusSpec"]
+    (write,) = spec["remoteWrite"]
+    assert write["headers"] == {"X-Scope-OrgID": "shop-prod"}
+    assert write["basicAuth"] == {
+        "username": {"name": "shop-basic-auth-usernames", "key": "mimir_password.username"},
+        "password": {"name": "shop-prometheus-secrets", "key": "mimir_password"},
+    }
+    assert spec["secrets"] == ["shop-prometheus-secrets"]
