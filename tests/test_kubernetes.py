@@ -490,3 +490,28 @@ def test_generated_specs_render_valid_kubernetes_objects() -> None:
 
     render_one()
     assert seen["examples"] >= 20, seen
+
+
+def test_alloy_config_references_resolve(tmp_path: Path) -> None:
+    """Every component the Kubernetes Alloy config refers to (x.y.NAME.receiver/.output/
+    .targets) is declared, every declared pipeline is fed, and per-source pods are kept or
+    dropped on the service label: a pod of a service with its own source reaches exactly one
+    pipeline."""
+    import re
+
+    files = k8s(DEFAULT_SPEC)
+    (cm,) = [d for _, d in objects(files) if d["metadata"]["name"].endswith("-alloy-config")]
+    config = cm["data"]["config.alloy"]
+    declared = set(re.findall(r'^([a-z_.]+) "([a-z0-9_]+)" \{', config, re.M))
+    referenced = set(
+        re.findall(
+            r"\b((?:loki|discovery|local)\.[a-z_.]+?)\.([a-z0-9_]+)\.(?:receiver|output|targets|rules)\b", config
+        )
+    )
+    assert referenced and referenced <= declared, referenced - declared
+    fed = {name for kind, name in referenced if kind == "loki.process"}
+    assert {name for kind, name in declared if kind == "loki.process"} == fed
+    keeps = re.findall(r'regex\s+= "([^"]*)"\n\s+action\s+= "(keep|drop)"', config)
+    own = [r for r, a in keeps if a == "keep"]
+    (rest,) = [r for r, a in keeps if a == "drop"]
+    assert own and set(rest.split("|")) == set(own)
