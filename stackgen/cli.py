@@ -127,6 +127,29 @@ def render(
 
 
 @app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Option("--scenario", help="The scenario file (incidents and expect:).")],
+    spec: SpecOption = Path("slos.yaml"),
+) -> None:
+    """Run an incident through the rendered rules (promtool) and routing (amtool): print when
+    each alert fires, whom it notifies, what inhibits it, when it escalates and stops. Exit 1
+    when an expectation of the scenario is not met."""
+    from stackgen.errors import StackgenError
+    from stackgen.pipeline import load, render_model
+    from stackgen.simulate import simulate as run
+    from stackgen.simulate import timeline
+
+    try:
+        loaded, model = load(spec, None)
+        name, described, result = run(model, render_model(loaded, model), scenario)
+    except StackgenError as err:
+        raise _fail(err) from None
+    typer.echo(timeline(name, described, result), nl=False)
+    if result.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
 def validate(
     spec: SpecOption = Path("slos.yaml"),
     out: OutOption = Path("output"),

@@ -1,0 +1,415 @@
+"""`stackgen simulate --scenario FILE`: an incident end to end, on the real engines.
+
+A scenario names incidents (SLO, start, duration, error ratio). stackgen synthesises the SLIs'
+series for them after a warm-up of steady traffic (so every window reads a full history),
+evaluates the rendered rule files over them with promtool (the SLO rules and the stack's
+escalation rules, exactly as rendered), and reads back from the engine when each alert
+fired and stopped: ALERTS{alertstate="firing"} through subqueries, whose values promtool
+prints exactly. Each firing alert's labels go through the rendered routing with
+`amtool config routes test`; inhibition applies the rendered inhibit_rules to the firing
+spans. The timeline is printed, and `expect:` entries make it a test: exit 1 when one fails.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stackgen import conventions as cv
+from stackgen.durations import format_duration, parse_duration
+from stackgen.errors import StackgenError, ToolMissingError, UsageError
+from stackgen.model import SLO, Spec
+from stackgen.render.common import yaml_text
+from stackgen.render.rule_groups import group_sizes
+from stackgen.render.rule_tests import Scenario, at, input_series
+
+
+class ScenarioError(UsageError):
+    """A scenario file that cannot be simulated: where and what to do."""
+
+
+@dataclass(frozen=True)
+class Incident:
+    slo: SLO
+    start: int  # seconds after the scenario's start (the warm-up comes before)
+    duration: int
+    error: Decimal
+
+
+@dataclass(frozen=True)
+class Expectation:
+    index: int
+    alert: str | None
+    slo: str | None  # service/slo
+    receiver: str | None
+    fires: bool
+    within: int | None  # seconds after the first incident's start
+    text: str
+
+
+@dataclass
+class Span:
+    """One alert's firing, as the engine evaluated it (seconds from the scenario's start)."""
+
+    labels: dict[str, str]
+    first: int
+    last: int
+    evaluations: int
+    receivers: list[str] = field(default_factory=list)
+    inhibited_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    def continuous(self, interval: int) -> bool:
+        return self.evaluations == (self.last - self.first) // interval + 1
+
+
+@dataclass
+class Result:
+    spans: list[Span]
+    failures: list[str]
+    warmup: int
+    end: int
+    interval: int
+
+
+def _duration(value: Any, where: str) -> int:
+    try:
+        return parse_duration(str(value))
+    except ValueError as err:
+        raise ScenarioError(f"{where}: {err}") from None
+
+
+def _ratio(value: Any, where: str) -> Decimal:
+    text = str(value).strip()
+    try:
+        ratio = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
+    except InvalidOperation:
+        raise ScenarioError(f"{where}: {value!r} is no error ratio: write 14% or 0.14") from None
+    if not 0 < ratio <= 1:
+        raise ScenarioError(f"{where}: an error ratio is in (0, 100%], not {value!r}")
+    return ratio
+
+
+def load_scenario(path: Path, spec: Spec) -> tuple[str, int, list[Incident], list[Expectation]]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ScenarioError(f"{path}: cannot read the scenario: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("incidents"), list) or not data["incidents"]:
+        raise ScenarioError(f"{path}: a scenario is a mapping with incidents: [{{slo, start, duration, errors}}, ...]")
+    slos = {f"{s.service}/{s.name}": s for s in spec.slos}
+    incidents = []
+    for i, raw in enumerate(data["incidents"]):
+        where = f"{path}: incidents[{i}]"
+        if not isinstance(raw, dict) or set(raw) - {"slo", "start", "duration", "errors"}:
+            raise ScenarioError(f"{where}: give slo, start, duration and errors (nothing else)")
+        slo = slos.get(str(raw.get("slo")))
+        if slo is None:
+            raise ScenarioError(f"{where}.slo: {raw.get('slo')!r} is no SLO of the spec; one of {', '.join(slos)}")
+        incidents.append(
+            Incident(
+                slo,
+                0 if str(raw.get("start", "0s")) in ("0", "0s") else _duration(raw["start"], f"{where}.start"),
+                _duration(raw.get("duration"), f"{where}.duration"),
+                _ratio(raw.get("errors"), f"{where}.errors"),
+            )
+        )
+    end = max(i.start + i.duration for i in incidents)
+    end = _duration(data["duration"], f"{path}: duration") if "duration" in data else end + 3600
+    expectations = []
+    for i, raw in enumerate(data.get("expect") or []):
+        where = f"{path}: expect[{i}]"
+        if (
+            not isinstance(raw, dict)
+            or not ({"alert", "receiver"} & set(raw))
+            or set(raw)
+            - {
+                "alert",
+                "slo",
+                "receiver",
+                "fires",
+                "within",
+            }
+        ):
+            raise ScenarioError(f"{where}: name an alert or a receiver, with fires (default true) and within")
+        if raw.get("slo") is not None and raw["slo"] not in slos:
+            raise ScenarioError(f"{where}.slo: {raw['slo']!r} is no SLO of the spec")
+        if raw.get("receiver") is not None and raw["receiver"] not in {r.name for r in spec.receivers}:
+            raise ScenarioError(f"{where}.receiver: {raw['receiver']!r} is no receiver of the spec")
+        within = _duration(raw["within"], f"{where}.within") if "within" in raw else None
+        fires = bool(raw.get("fires", True))
+        what = raw.get("alert") or f"a notification to {raw.get('receiver')}"
+        text = f"{what}{' (' + raw['slo'] + ')' if raw.get('slo') else ''} " + (
+            f"fires within {format_duration(within)}" if fires and within else "fires" if fires else "never fires"
+        )
+        expectations.append(Expectation(i, raw.get("alert"), raw.get("slo"), raw.get("receiver"), fires, within, text))
+    return str(data.get("name", path.stem)), end, incidents, expectations
+
+
+def warmup_for(incidents: list[Incident]) -> int:
+    """Steady traffic first, as long as the longest alerting window read, so each window is
+    full when the incident starts (the math assumes it)."""
+    return max(max(tier.long_window for tier in i.slo.tiers) for i in incidents)
+
+
+GOT = re.compile(r"^\s*got:\s*(.*)$")
+# One sample of a "got:" list: {labels} value, samples joined by ", ".
+SAMPLE = re.compile(r'(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})\s+([-+0-9.eE]+|NaN|[-+]Inf)')
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+QUERY = re.compile(r'^\s*expr: "(.*)", time: ')
+
+
+def _labels(text: str) -> dict[str, str]:
+    return {k: v.encode().decode("unicode_escape") for k, v in LABEL.findall(text)}
+
+
+def evaluate(spec: Spec, files: dict[str, str], incidents: list[Incident], end: int, work: Path) -> list[Span]:
+    """Run the rendered rules over the synthesised series in promtool; the firing spans."""
+    base = spec.stack.base_window
+    step = base // 2 if base % 2 == 0 else base
+    warmup = warmup_for(incidents)
+    total = warmup + end
+    series: list[dict[str, str]] = []
+    for slo in dict.fromkeys(i.slo for i in incidents):
+        mine = [i for i in incidents if i.slo == slo]
+        if len(mine) > 1:
+            raise ScenarioError(f"one incident per SLO for now: {slo.service}/{slo.name} has {len(mine)}")
+        (incident,) = mine
+        onset = warmup + incident.start
+        sc = Scenario(step=step, end=total, onset=onset, stop=onset + incident.duration, error=incident.error)
+        made = input_series(slo, sc)
+        if made is None:
+            raise ScenarioError(
+                f"SLO {slo.service}/{slo.name}: its SLI's series cannot be synthesised (custom PromQL); "
+                "simulate the SLOs with events, latency or availability SLIs"
+            )
+        series += made
+    rule_files = [*sorted({cv.rules_file(i.slo) for i in incidents}), cv.STACK_RULES]
+    for path, text in files.items():
+        if path.startswith(("prometheus/", "alertmanager/")):
+            target = work / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    order = [name for f in rule_files for name, _ in group_sizes(files[f])]
+    # Only the scenario itself is read back: the warm-up is steady traffic, and a 3d range
+    # of ALERTS at every evaluation exceeds promtool's query sample limit.
+    window = f"{at(end + base)}:{at(base)}"
+    firing = 'ALERTS{alertstate="firing"}'
+    queries = {
+        "first": f"min_over_time(timestamp({firing})[{window}])",
+        "last": f"max_over_time(timestamp({firing})[{window}])",
+        "count": f"count_over_time({firing}[{window}])",
+    }
+    doc = {
+        "rule_files": [f"../{f.removeprefix('prometheus/')}" for f in rule_files],
+        "evaluation_interval": at(base),
+        "group_eval_order": order,
+        "tests": [
+            {
+                "interval": at(step),
+                "input_series": series,
+                "promql_expr_test": [{"expr": q, "eval_time": at(total), "exp_samples": []} for q in queries.values()],
+            }
+        ],
+    }
+    test = work / "prometheus/simulate/scenario.test.yml"
+    test.parent.mkdir(parents=True, exist_ok=True)
+    test.write_text(yaml_text(doc))
+    try:
+        proc = subprocess.run(
+            ["promtool", "test", "rules", str(test.relative_to(work / "prometheus"))],
+            cwd=work / "prometheus",
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+    except FileNotFoundError:
+        raise ToolMissingError("promtool is not installed: simulate evaluates the rules with it") from None
+    if "no file match" in proc.stderr or "no file match" in proc.stdout:
+        raise StackgenError(f"promtool did not find the rendered rule files: {proc.stderr.strip()[:500]}")
+    values: dict[str, dict[tuple[tuple[str, str], ...], float]] = {k: {} for k in queries}
+    current = None
+    names = {q: k for k, q in queries.items()}
+    for line in (proc.stdout + "\n" + proc.stderr).splitlines():  # promtool reports failures on stderr
+        match = QUERY.match(line)
+        if match:
+            current = names.get(match.group(1).encode().decode("unicode_escape"))
+            continue
+        got = GOT.match(line)
+        if got and current:
+            for sample in SAMPLE.finditer(got.group(1)):
+                labels = _labels(sample.group(1))
+                labels.pop("__name__", None)
+                values[current][tuple(sorted(labels.items()))] = float(sample.group(2))
+    if not any(values.values()):  # Watchdog always fires: no sample means promtool did not run
+        raise StackgenError(f"promtool could not run the scenario: {(proc.stderr or proc.stdout)[-2000:]}")
+    spans = []
+    for key, first in values["first"].items():
+        labels = dict(key)
+        labels.pop("alertstate", None)
+        spans.append(
+            Span(labels, int(first) - warmup, int(values["last"][key]) - warmup, int(values["count"].get(key, 0)))
+        )
+    return sorted(spans, key=lambda s: (s.first, s.name, sorted(s.labels.items())))
+
+
+def route(spans: list[Span], config: Path, work: Path) -> None:
+    """Receivers of each span's labels, from the rendered routing tree (amtool)."""
+    from stackgen.validate import config_for_amtool, tool_version
+
+    checked, _ = config_for_amtool(config, tool_version("amtool"), work)
+    cache: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for span in spans:
+        key = tuple(sorted(span.labels.items()))
+        if key not in cache:
+            argv = ["amtool", "config", "routes", "test", f"--config.file={checked}"]
+            argv += [f"{k}={v}" for k, v in key]
+            try:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            except FileNotFoundError:
+                raise ToolMissingError("amtool is not installed: simulate routes alerts with it") from None
+            if proc.returncode != 0:
+                raise StackgenError(f"amtool config routes test failed: {proc.stderr.strip()}")
+            cache[key] = [r for r in proc.stdout.strip().split(",") if r]
+        span.receivers = cache[key]
+
+
+MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
+
+
+def _matches(matchers: list[str], labels: dict[str, str]) -> bool:
+    for text in matchers:
+        found = MATCHER.match(text)
+        if not found:
+            raise StackgenError(f"simulate cannot read the inhibition matcher {text!r}")
+        name, op, value = found.groups()
+        actual = labels.get(name, "")
+        value = value.encode().decode("unicode_escape")
+        ok = {
+            "=": actual == value,
+            "!=": actual != value,
+            "=~": re.fullmatch(value, actual) is not None,
+            "!~": re.fullmatch(value, actual) is None,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def inhibit(spans: list[Span], config: dict[str, Any]) -> None:
+    """Alertmanager drops a target's notifications while a source matching the same rule (and
+    equal on its labels) fires: a span whose start falls inside such a source's span is marked."""
+    for target in spans:
+        for rule in config.get("inhibit_rules") or []:
+            if not _matches(rule.get("target_matchers", []), target.labels):
+                continue
+            for source in spans:
+                if source is target or not _matches(rule.get("source_matchers", []), source.labels):
+                    continue
+                if any(source.labels.get(k, "") != target.labels.get(k, "") for k in rule.get("equal", [])):
+                    continue
+                if source.first <= target.first <= source.last:
+                    target.inhibited_by = source.name
+                    break
+            if target.inhibited_by:
+                break
+
+
+def check(expectations: list[Expectation], spans: list[Span], onset: int) -> list[str]:
+    failures = []
+    for expect in expectations:
+        hits = [
+            s
+            for s in spans
+            if (expect.alert is None or s.name == expect.alert)
+            and (expect.slo is None or f"{s.labels.get('service')}/{s.labels.get('slo')}" == expect.slo)
+            and (expect.receiver is None or (expect.receiver in s.receivers and not s.inhibited_by))
+        ]
+        if expect.fires:
+            if not hits:
+                failures.append(f"expect[{expect.index}] {expect.text}: it never did")
+            elif expect.within is not None and min(s.first for s in hits) - onset > expect.within:
+                late = min(s.first for s in hits) - onset
+                failures.append(f"expect[{expect.index}] {expect.text}: first at +{format_duration(late)}")
+        elif hits:
+            failures.append(f"expect[{expect.index}] {expect.text}: it did, at +{format_duration(hits[0].first)}")
+    return failures
+
+
+def simulate(spec: Spec, files: dict[str, str], scenario: Path) -> tuple[str, list[str], Result]:
+    name, end, incidents, expectations = load_scenario(scenario, spec)
+    described = [
+        f"incident: {i.slo.service}/{i.slo.name} at {num_percent(i.error)} errors from {_t(i.start)} for "
+        f"{format_duration(i.duration)}"
+        for i in incidents
+    ]
+    with tempfile.TemporaryDirectory(prefix="stackgen-simulate-") as tmp:
+        work = Path(tmp)
+        spans = evaluate(spec, files, incidents, end, work)
+        spans = [s for s in spans if s.name != cv.ALERT_WATCHDOG]  # always firing, by design
+        if spans:
+            route(spans, work / "alertmanager/alertmanager.yml", work)
+    inhibit(spans, yaml.safe_load(files["alertmanager/alertmanager.yml"]))
+    onset = min(i.start for i in incidents)
+    result = Result(spans, check(expectations, spans, onset), warmup_for(incidents), end, spec.stack.base_window)
+    return name, described, result
+
+
+def num_percent(ratio: Decimal) -> str:
+    return f"{(ratio * 100).normalize():f}%"
+
+
+def _t(seconds: int) -> str:
+    return ("-" if seconds < 0 else "+") + format_duration(abs(seconds)) if seconds else "0s"
+
+
+def timeline(name: str, incidents_text: list[str], result: Result) -> str:
+    rows = [("time", "alert", "slo / tier / severity", "level", "receivers", "inhibited by", "stops")]
+    for span in result.spans:
+        labels = span.labels
+        what = "/".join(
+            x
+            for x in (
+                f"{labels.get('service', '')}/{labels.get('slo', '')}".strip("/"),
+                labels.get("tier", ""),
+                labels.get("severity", ""),
+            )
+            if x
+        )
+        stops = (
+            "still firing"
+            if span.last + result.interval > result.end
+            else _t(span.last + result.interval) + ("" if span.continuous(result.interval) else " (intermittent)")
+        )
+        rows.append(
+            (
+                _t(span.first),
+                span.name,
+                what,
+                labels.get("escalation_level", ""),
+                ", ".join(span.receivers) or "-",
+                span.inhibited_by or "",
+                stops,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"scenario {name}: times from its start (after {format_duration(result.warmup)} of steady traffic)"]
+    lines += [f"  {text}" for text in incidents_text]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    if not result.spans:
+        lines.append("(no alert fired)")
+    for failure in result.failures:
+        lines.append(f"FAIL {failure}")
+    if not result.failures:
+        lines.append("every expectation met")
+    return "\n".join(lines) + "\n"

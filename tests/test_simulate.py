@@ -1,0 +1,136 @@
+"""`stackgen simulate`: incidents through the rendered rules (promtool) and routing (amtool).
+The timeline agrees with SLO-MATH.md's detection times and with the generated unit tests'
+math; routing is amtool's own answer; inhibition and escalation show; expectations fail the
+command when unmet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import DEFAULT_SPEC, ROOT, require_tool
+from typer.testing import CliRunner
+
+from stackgen.cli import app
+from stackgen.pipeline import load, render_model
+from stackgen.render.rule_tests import detection
+from stackgen.simulate import simulate
+
+SCENARIOS = sorted((ROOT / "examples/scenarios").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def default_render():  # type: ignore[no-untyped-def]
+    require_tool("promtool")
+    require_tool("amtool")
+    loaded, model = load(DEFAULT_SPEC, None)
+    return model, render_model(loaded, model)
+
+
+def scenario(tmp_path: Path, data: dict) -> Path:  # type: ignore[type-arg]
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+def test_shipped_scenarios_meet_their_expectations(path: Path) -> None:
+    require_tool("promtool")
+    result = CliRunner().invoke(app, ["simulate", "--scenario", str(path), "--spec", str(DEFAULT_SPEC)])
+    assert result.exit_code == 0, result.output
+    assert "every expectation met" in result.output
+
+
+def test_page_tiers_fire_when_slo_math_says(default_render, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Full outage: each page tier's first firing is within one evaluation interval of
+    L*r*b/e + B/2 (the generated unit tests assert the same formula)."""
+    model, files = default_render
+    slo = next(s for s in model.slos if (s.service, s.name) == ("api", "error-rate"))
+    path = scenario(tmp_path, {"incidents": [{"slo": "api/error-rate", "duration": "30m", "errors": "100%"}]})
+    _, _, result = simulate(model, files, path)
+    base = model.stack.base_window
+    fired = {s.name: s for s in result.spans if s.labels.get("slo") == "error-rate"}
+    checked = 0
+    for tier in slo.tiers:
+        predicted = detection(tier, slo.budget, slo.budget / slo.budget, base)  # e = 1: every request fails
+        if predicted > 30 * 60:
+            assert f"SLOBurnRate{tier.long}" not in fired
+            continue
+        span = fired[f"SLOBurnRate{tier.long}"]
+        if tier.long_window in slo.rollup_windows(base):
+            # Read from hourly rollups: at the first whole hour after the prediction.
+            assert float(predicted) - base <= span.first <= float(predicted) + 3600, (tier.long, span.first)
+            assert span.first % 3600 == 0
+        else:
+            assert abs(span.first - float(predicted)) <= base, (tier.long, span.first, float(predicted))
+            assert "pagerduty-oncall" in span.receivers
+        assert span.labels["tier"] == tier.severity
+        checked += 1
+    assert checked == 4  # every tier: 30 minutes of a full outage reach even the 3d ticket
+
+
+def test_routing_is_amtools_and_escalation_one_chain(default_render, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model, files = default_render
+    path = scenario(tmp_path, {"incidents": [{"slo": "api/error-rate", "duration": "1h", "errors": "100%"}]})
+    _, _, result = simulate(model, files, path)
+    levels = [s for s in result.spans if s.name.startswith("EscalationLevel")]
+    # One chain for the incident, though both page tiers fire.
+    assert [s.labels["escalation_level"] for s in levels] == ["2", "3", "4"]
+    first_page = min(s.first for s in result.spans if s.labels.get("tier") == "page")
+    after = {lvl.after: lvl for lvl in model.routing.escalation}
+    for span in levels:
+        level = next(v for v in after.values() if str(v.level) == span.labels["escalation_level"])
+        assert span.first - first_page == level.after  # the level's delay after the first page
+        assert span.receivers == list(level.receivers)
+
+
+def test_inhibition_marks_tickets_under_a_page(default_render, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """20% errors for 3h: the 1d ticket fires while the pages fire, and the rendered
+    inhibit_rules (page inhibits ticket, same service and slo) suppress it."""
+    model, files = default_render
+    path = scenario(tmp_path, {"incidents": [{"slo": "api/error-rate", "duration": "3h", "errors": "20%"}]})
+    _, _, result = simulate(model, files, path)
+    ticket = next(s for s in result.spans if s.name == "SLOBurnRate1d")
+    assert ticket.inhibited_by in ("SLOBurnRate1h", "SLOBurnRate6h")
+    assert all(s.inhibited_by is None for s in result.spans if s.labels.get("tier") == "page")
+
+
+def test_unmet_expectation_exits_1(tmp_path: Path) -> None:
+    require_tool("promtool")
+    path = scenario(
+        tmp_path,
+        {
+            "incidents": [{"slo": "api/error-rate", "duration": "10m", "errors": "2%"}],
+            "expect": [{"alert": "SLOBurnRate1h", "within": "5m"}, {"receiver": "pagerduty-oncall", "fires": False}],
+        },
+    )
+    result = CliRunner().invoke(app, ["simulate", "--scenario", str(path), "--spec", str(DEFAULT_SPEC)])
+    assert result.exit_code == 1
+    assert "FAIL expect[0] SLOBurnRate1h fires within 5m: it never did" in result.output
+    assert "FAIL expect[1]" not in result.output  # nothing paged: the second holds
+    assert "(no alert fired)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"incidents": [{"slo": "api/nope", "duration": "1h", "errors": "5%"}]},
+            "incidents[0].slo: 'api/nope' is no SLO",
+        ),
+        ({"incidents": [{"slo": "api/error-rate", "duration": "1h", "errors": "5"}]}, "an error ratio is in (0, 100%]"),
+        ({"incidents": [{"slo": "api/error-rate", "duration": "soon", "errors": "5%"}]}, "incidents[0].duration:"),
+        (
+            {"incidents": [{"slo": "api/error-rate", "duration": "1h", "errors": "5%"}], "expect": [{"receiver": "x"}]},
+            "expect[0].receiver: 'x' is no receiver",
+        ),
+        ({"incidents": []}, "a scenario is a mapping with incidents"),
+    ],
+)
+def test_bad_scenarios_exit_2_with_a_location(tmp_path: Path, data: dict, message: str) -> None:  # type: ignore[type-arg]
+    path = scenario(tmp_path, data)
+    result = CliRunner().invoke(app, ["simulate", "--scenario", str(path), "--spec", str(DEFAULT_SPEC)])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and message in result.output
+    assert "Traceback" not in result.output
