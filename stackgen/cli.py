@@ -130,11 +130,12 @@ def render(
 def simulate(
     scenario: Annotated[Path, typer.Option("--scenario", help="The scenario file (incidents and expect:).")],
     spec: SpecOption = Path("slos.yaml"),
+    picture: Annotated[Path | None, typer.Option("--svg", help="Also draw the timeline into this SVG file.")] = None,
 ) -> None:
     """Run an incident through the rendered rules (promtool) and routing (amtool): print when
     each alert fires, whom it notifies, what inhibits it, when it escalates and stops. Exit 1
     when an expectation of the scenario is not met."""
-    from stackgen.errors import StackgenError
+    from stackgen.errors import StackgenError, UsageError
     from stackgen.pipeline import load, render_model
     from stackgen.simulate import simulate as run
     from stackgen.simulate import timeline
@@ -145,6 +146,13 @@ def simulate(
     except StackgenError as err:
         raise _fail(err) from None
     typer.echo(timeline(name, described, result), nl=False)
+    if picture is not None:
+        from stackgen.simulate import svg
+
+        try:
+            picture.write_text(svg(name, result))
+        except OSError as err:
+            raise _fail(UsageError(f"{picture}: cannot write the picture: {err.strerror}")) from None
     if result.failures:
         raise typer.Exit(1)
 

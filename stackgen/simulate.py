@@ -80,6 +80,7 @@ class Result:
     warmup: int
     end: int
     interval: int
+    incidents: list[tuple[int, int]] = field(default_factory=list)  # (start, stop) of each
 
 
 def _duration(value: Any, where: str) -> int:
@@ -362,6 +363,7 @@ def simulate(spec: Spec, files: dict[str, str], scenario: Path) -> tuple[str, li
     inhibit(spans, yaml.safe_load(files["alertmanager/alertmanager.yml"]))
     onset = min(i.start for i in incidents)
     result = Result(spans, check(expectations, spans, onset), warmup_for(incidents), end, spec.stack.base_window)
+    result.incidents = [(i.start, i.start + i.duration) for i in incidents]
     return name, described, result
 
 
@@ -413,3 +415,53 @@ def timeline(name: str, incidents_text: list[str], result: Result) -> str:
     if not result.failures:
         lines.append("every expectation met")
     return "\n".join(lines) + "\n"
+
+
+SEVERITY_COLOURS = {"critical": "#d44a3a", "warning": "#e0a31d", "info": "#3274d9"}
+
+
+def svg(name: str, result: Result) -> str:
+    """The timeline as an SVG: a bar per alert from its first firing to when it stops (colour
+    by severity, grey when inhibited), the incidents shaded, receivers beside each bar."""
+    from xml.sax.saxutils import escape
+
+    left, width, row, top = 260, 640, 26, 40
+    end = result.end
+
+    def x(t: int) -> float:
+        return left + width * max(0, min(t, end)) / end
+
+    height = top + row * max(1, len(result.spans)) + 40
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 420}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        f"<title>stackgen simulate: {escape(name)}</title>",
+        f'<text x="10" y="20" font-size="14" font-weight="bold">Scenario {escape(name)}</text>',
+    ]
+    for start, stop in result.incidents:
+        parts.append(
+            f'<rect x="{x(start):.1f}" y="{top - 10}" width="{x(stop) - x(start):.1f}" '
+            f'height="{row * max(1, len(result.spans)) + 10}" fill="#f2cc0c" fill-opacity="0.25"/>'
+        )
+    for i, span in enumerate(result.spans):
+        y = top + i * row
+        stop = end if span.last + result.interval > end else span.last + result.interval
+        colour = "#999999" if span.inhibited_by else SEVERITY_COLOURS.get(span.labels.get("severity", ""), "#5a5a5a")
+        label = span.name + (
+            f" ({span.labels['slo']}, {span.labels.get('tier', '')})" if span.labels.get("slo") else ""
+        )
+        note = ", ".join(span.receivers) + (f" (inhibited by {span.inhibited_by})" if span.inhibited_by else "")
+        parts += [
+            f'<text x="10" y="{y + 16}">{escape(label)}</text>',
+            f'<rect x="{x(span.first):.1f}" y="{y + 4}" width="{max(2.0, x(stop) - x(span.first)):.1f}" '
+            f'height="{row - 8}" fill="{colour}"><title>{escape(_t(span.first))} to {escape(_t(stop))}</title></rect>',
+            f'<text x="{left + width + 10}" y="{y + 16}">{escape(note)}</text>',
+        ]
+    axis = top + row * max(1, len(result.spans)) + 8
+    parts.append(f'<line x1="{left}" y1="{axis}" x2="{left + width}" y2="{axis}" stroke="#333"/>')
+    ticks = 8
+    for k in range(ticks + 1):
+        t = end * k // ticks
+        parts.append(f'<text x="{x(t):.1f}" y="{axis + 16}" text-anchor="middle">{escape(_t(t))}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

@@ -6,6 +6,7 @@ command when unmet."""
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -35,11 +36,20 @@ def scenario(tmp_path: Path, data: dict) -> Path:  # type: ignore[type-arg]
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
-def test_shipped_scenarios_meet_their_expectations(path: Path) -> None:
+def test_shipped_scenarios_meet_their_expectations(path: Path, tmp_path: Path) -> None:
     require_tool("promtool")
-    result = CliRunner().invoke(app, ["simulate", "--scenario", str(path), "--spec", str(DEFAULT_SPEC)])
+    picture = tmp_path / "timeline.svg"
+    result = CliRunner().invoke(
+        app, ["simulate", "--scenario", str(path), "--spec", str(DEFAULT_SPEC), "--svg", str(picture)]
+    )
     assert result.exit_code == 0, result.output
     assert "every expectation met" in result.output
+    # The picture: well-formed SVG, one bar (with its times) per alert in the timeline.
+    root = ElementTree.parse(picture).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
+    rows = [line for line in result.output.splitlines() if line.startswith(("+", "0s"))]
+    assert len(bars) == len(rows) > 0
 
 
 def test_page_tiers_fire_when_slo_math_says(default_render, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
