@@ -81,6 +81,7 @@ class Result:
     end: int
     interval: int
     incidents: list[tuple[int, int]] = field(default_factory=list)  # (start, stop) of each
+    replayed: bool = False  # real history from a Prometheus, not a scenario
 
 
 def _duration(value: Any, where: str) -> int:
@@ -174,8 +175,8 @@ def _labels(text: str) -> dict[str, str]:
     return {k: v.encode().decode("unicode_escape") for k, v in LABEL.findall(text)}
 
 
-def evaluate(spec: Spec, files: dict[str, str], incidents: list[Incident], end: int, work: Path) -> list[Span]:
-    """Run the rendered rules over the synthesised series in promtool; the firing spans."""
+def incident_series(spec: Spec, incidents: list[Incident], end: int) -> tuple[list[dict[str, str]], int, int]:
+    """Synthesised input series for the incidents: (series, warm-up, input step)."""
     base = spec.stack.base_window
     step = base // 2 if base % 2 == 0 else base
     warmup = warmup_for(incidents)
@@ -195,7 +196,23 @@ def evaluate(spec: Spec, files: dict[str, str], incidents: list[Incident], end: 
                 "simulate the SLOs with events, latency or availability SLIs"
             )
         series += made
-    rule_files = [*sorted({cv.rules_file(i.slo) for i in incidents}), cv.STACK_RULES]
+    return series, warmup, step
+
+
+def evaluate(
+    spec: Spec,
+    files: dict[str, str],
+    slos: list[SLO],
+    series: list[dict[str, str]],
+    timing: tuple[int, int, int],
+    work: Path,
+) -> list[Span]:
+    """Run the SLOs' rule files and the stack's over input series in promtool; the firing
+    spans. timing: (warm-up before the timeline, the timeline's length, input step)."""
+    warmup, end, step = timing
+    base = spec.stack.base_window
+    total = warmup + end
+    rule_files = [*sorted({cv.rules_file(slo) for slo in slos}), cv.STACK_RULES]
     for path, text in files.items():
         if path.startswith(("prometheus/", "alertmanager/")):
             target = work / path
@@ -347,6 +364,16 @@ def check(expectations: list[Expectation], spans: list[Span], onset: int) -> lis
     return failures
 
 
+def routed(spec: Spec, files: dict[str, str], spans: list[Span], work: Path) -> list[Span]:
+    """The spans without the Watchdog (always firing, by design), with their receivers and
+    inhibitions from the rendered alertmanager.yml."""
+    spans = [s for s in spans if s.name != cv.ALERT_WATCHDOG]
+    if spans:
+        route(spans, work / "alertmanager/alertmanager.yml", work)
+    inhibit(spans, yaml.safe_load(files["alertmanager/alertmanager.yml"]))
+    return spans
+
+
 def simulate(spec: Spec, files: dict[str, str], scenario: Path) -> tuple[str, list[str], Result]:
     name, end, incidents, expectations = load_scenario(scenario, spec)
     described = [
@@ -356,13 +383,11 @@ def simulate(spec: Spec, files: dict[str, str], scenario: Path) -> tuple[str, li
     ]
     with tempfile.TemporaryDirectory(prefix="stackgen-simulate-") as tmp:
         work = Path(tmp)
-        spans = evaluate(spec, files, incidents, end, work)
-        spans = [s for s in spans if s.name != cv.ALERT_WATCHDOG]  # always firing, by design
-        if spans:
-            route(spans, work / "alertmanager/alertmanager.yml", work)
-    inhibit(spans, yaml.safe_load(files["alertmanager/alertmanager.yml"]))
+        series, warmup, step = incident_series(spec, incidents, end)
+        slos = list(dict.fromkeys(i.slo for i in incidents))
+        spans = routed(spec, files, evaluate(spec, files, slos, series, (warmup, end, step), work), work)
     onset = min(i.start for i in incidents)
-    result = Result(spans, check(expectations, spans, onset), warmup_for(incidents), end, spec.stack.base_window)
+    result = Result(spans, check(expectations, spans, onset), warmup, end, spec.stack.base_window)
     result.incidents = [(i.start, i.start + i.duration) for i in incidents]
     return name, described, result
 
@@ -405,14 +430,17 @@ def timeline(name: str, incidents_text: list[str], result: Result) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"scenario {name}: times from its start (after {format_duration(result.warmup)} of steady traffic)"]
+    if result.replayed:
+        lines = [f"{name}: times from --from (the server's history from {format_duration(result.warmup)} before it)"]
+    else:
+        lines = [f"scenario {name}: times from its start (after {format_duration(result.warmup)} of steady traffic)"]
     lines += [f"  {text}" for text in incidents_text]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     if not result.spans:
         lines.append("(no alert fired)")
     for failure in result.failures:
         lines.append(f"FAIL {failure}")
-    if not result.failures:
+    if not result.failures and not result.replayed:
         lines.append("every expectation met")
     return "\n".join(lines) + "\n"
 
@@ -465,3 +493,62 @@ def svg(name: str, result: Result) -> str:
         parts.append(f'<text x="{x(t):.1f}" y="{axis + 16}" text-anchor="middle">{escape(_t(t))}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+# --- Replay ----------------------------------------------------------------------------------
+
+
+def raw_selectors(slo: SLO) -> list[str] | None:
+    """The raw series an SLO's base rules read, as selectors to fetch; None for custom PromQL."""
+    sli = slo.sli
+    if sli.kind == "events":
+        return [text for text in (sli.total, sli.bad, sli.good) if text]
+    if sli.kind == "latency" and not sli.native and sli.histogram:
+        return [f"{sli.histogram}_bucket{sli.selector or ''}", f"{sli.histogram}_count{sli.selector or ''}"]
+    if sli.kind == "availability" and sli.metric:
+        return [f"{sli.metric}{sli.selector or ''}"]
+    return None
+
+
+def series_text(metric: dict[str, str]) -> str:
+    name = metric.get("__name__", "")
+    labels = ", ".join(f'{k}="{v}"'.replace("\\", "\\\\") for k, v in sorted(metric.items()) if k != "__name__")
+    return f"{name}{{{labels}}}"
+
+
+def fetched_series(api: Any, selectors: list[str], start: int, end: int, step: int) -> list[dict[str, str]]:
+    """Each selector's series between start and end at the input step, as promtool input
+    series: one value per step, `_` where the server has none."""
+    steps = (end - start) // step + 1
+    out: dict[str, list[str]] = {}
+    for selector in selectors:
+        params = [("query", selector), ("start", str(start)), ("end", str(end)), ("step", f"{step}s")]
+        for result in api.get("/api/v1/query_range", params)["result"]:
+            values = ["_"] * steps
+            for t, v in result["values"]:
+                values[(int(float(t)) - start) // step] = v
+            out[series_text(result["metric"])] = values
+    return [{"series": name, "values": " ".join(values)} for name, values in sorted(out.items())]
+
+
+def replay(spec: Spec, files: dict[str, str], api: Any, start: int, stop: int) -> tuple[list[str], Result]:
+    """The rules of the spec over the SLIs' real history between start and stop (epoch
+    seconds), with as much history before start as the longest alert window (what the server has)."""
+    slos = [slo for slo in spec.slos if raw_selectors(slo)]
+    skipped = [f"{slo.service}/{slo.name}" for slo in spec.slos if not raw_selectors(slo)]
+    if not slos:
+        raise UsageError("no SLO of the spec reads raw series stackgen can fetch (all are custom PromQL)")
+    base = spec.stack.base_window
+    step = spec.stack.scrape_interval
+    warmup = max(max(t.long_window for t in slo.tiers) for slo in slos)
+    first = start - warmup
+    first -= first % step
+    series = [s for slo in slos for s in fetched_series(api, raw_selectors(slo) or [], first, stop, step)]
+    notes = [f"replayed {len(series)} series of {len(slos)} SLO(s) from {api.base}"]
+    notes += [f"skipped (custom PromQL): {', '.join(skipped)}"] if skipped else []
+    end = stop - start
+    with tempfile.TemporaryDirectory(prefix="stackgen-replay-") as tmp:
+        work = Path(tmp)
+        spans = evaluate(spec, files, slos, series, (start - first, end, step), work)
+        spans = routed(spec, files, spans, work)
+    return notes, Result(spans, [], start - first, end, base, replayed=True)

@@ -198,6 +198,53 @@ def test_page_alert_travels_to_the_receiver(stack: dict[str, object]) -> None:
     assert (labels["long_window"], labels["short_window"]) == ("1m", "12s")
     assert "runbook_url" in alert["annotations"] and "burning its error budget" in alert["annotations"]["description"]
     print(f"page received {time.monotonic() - started:.1f}s after start")
+    replay_agrees_with_prometheus(stack)
+
+
+def replay_agrees_with_prometheus(stack: dict[str, object]) -> None:
+    """`stackgen simulate --prometheus` over this Prometheus' own history: the page alert the
+    replay finds fires when Prometheus' own ALERTS says it did (within two evaluations: the
+    replay reads the series resampled at the scrape interval)."""
+    end = int(time.time()) + 1
+    begin = end - 180
+    evaluation = 4  # tests/e2e/spec.yaml's evaluation_interval
+    url = f"http://127.0.0.1:{PROM}/api/v1/query_range?" + urllib.parse.urlencode(
+        {"query": 'ALERTS{alertname="SLOBurnRate1m", alertstate="firing"}', "start": begin, "end": end, "step": "1s"}
+    )
+    with urllib.request.urlopen(url, timeout=5) as response:
+        (own,) = json.loads(response.read())["data"]["result"]
+    fired_at = int(float(own["values"][0][0]))
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/stackgen") if (ROOT / ".venv/bin/stackgen").exists() else "stackgen",
+            "simulate",
+            "--spec",
+            str(SPEC),
+            "--prometheus",
+            f"http://127.0.0.1:{PROM}",
+            "--from",
+            str(begin),
+            "--to",
+            str(end),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if "SLOBurnRate1m" in line]
+    assert rows, out.stdout
+    offset = rows[0][0]  # "+1m23s": seconds after --from
+    replayed = begin + parse_offset(offset)
+    assert abs(replayed - fired_at) <= 2 * evaluation, (out.stdout, fired_at - begin)
+    assert "hook" in rows[0]  # routed to the webhook receiver, as the live Alertmanager did
+    print(f"replay: SLOBurnRate1m at {offset}; Prometheus itself: +{fired_at - begin}s")
+
+
+def parse_offset(text: str) -> int:
+    from stackgen.durations import parse_duration
+
+    return 0 if text == "0s" else parse_duration(text.lstrip("+"))
 
 
 RELOAD_PORT = 19190
