@@ -171,8 +171,13 @@ LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 QUERY = re.compile(r'^\s*expr: "(.*)", time: ')
 
 
+def _unquote(text: str) -> str:
+    """A Go-quoted label value's content (promtool prints labels %q-style)."""
+    return re.sub(r'\\(["\\n])', lambda m: "\n" if m.group(1) == "n" else m.group(1), text)
+
+
 def _labels(text: str) -> dict[str, str]:
-    return {k: v.encode().decode("unicode_escape") for k, v in LABEL.findall(text)}
+    return {k: _unquote(v) for k, v in LABEL.findall(text)}
 
 
 def incident_series(spec: Spec, incidents: list[Incident], end: int) -> tuple[list[dict[str, str]], int, int]:
@@ -261,7 +266,7 @@ def evaluate(
     for line in (proc.stdout + "\n" + proc.stderr).splitlines():  # promtool reports failures on stderr
         match = QUERY.match(line)
         if match:
-            current = names.get(match.group(1).encode().decode("unicode_escape"))
+            current = names.get(_unquote(match.group(1)))
             continue
         got = GOT.match(line)
         if got and current:
@@ -312,7 +317,7 @@ def _matches(matchers: list[str], labels: dict[str, str]) -> bool:
             raise StackgenError(f"simulate cannot read the inhibition matcher {text!r}")
         name, op, value = found.groups()
         actual = labels.get(name, "")
-        value = value.encode().decode("unicode_escape")
+        value = _unquote(value)
         ok = {
             "=": actual == value,
             "!=": actual != value,
