@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ SCHEMA_FILES = {
 }
 EXAMPLE = ROOT / "examples/every-sli-kind.yaml"
 SEEDS = sorted((ROOT / "examples/seeds").glob("*.yaml"))
-# Seeds whose exporters (postgres, redis, nginx) the kubernetes target does not run yet.
-SEEDS_WITH_UNSUPPORTED_EXPORTERS = {"002-sre-monitor.yaml", "004-clipper.yaml"}
+# Seeds with the cAdvisor pack: the kubelet serves container metrics on Kubernetes.
+SEEDS_WITH_CADVISOR = {"000-cloudmon-reporter.yaml", "004-clipper.yaml"}
 
 
 def validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
@@ -105,7 +106,7 @@ def auth_spec(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "spec",
-    [DEFAULT_SPEC, EXAMPLE, *(s for s in SEEDS if s.name not in SEEDS_WITH_UNSUPPORTED_EXPORTERS)],
+    [DEFAULT_SPEC, EXAMPLE, *(s for s in SEEDS if s.name not in SEEDS_WITH_CADVISOR)],
     ids=lambda p: p.name,
 )
 def test_every_object_validates_against_its_kinds_schema(spec: Path, tmp_path: Path) -> None:
@@ -362,25 +363,53 @@ def test_namespace_labels_and_release_are_configurable(tmp_path: Path) -> None:
     assert "http://kps-alertmanager.observability.svc:9093" in files["helm/loki.values.yaml"]
 
 
-def test_unsupported_exporters_are_refused_with_a_location(tmp_path: Path) -> None:
+def test_cadvisor_pack_is_refused_with_a_location(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app,
-        [
-            "render",
-            "--spec",
-            str(ROOT / "examples/seeds/004-clipper.yaml"),
-            "--out",
-            str(out),
-            "--target",
-            "kubernetes",
-        ],
-    )
+    args = ["render", "--spec", str(ROOT / "examples/seeds/004-clipper.yaml"), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--target", "kubernetes"])
     assert result.exit_code == 2
-    assert (
-        "004-clipper.yaml:51: exporters.postgres: the kubernetes target does not run postgres-exporter" in result.output
-    )
+    assert "004-clipper.yaml:402: alert_packs.cadvisor: the cadvisor pack watches cadvisor" in result.output
+    assert "only the docker target runs cAdvisor (this is kubernetes)" in result.output
     assert not out.exists()
+
+
+def test_exporters_run_from_their_charts_with_secrets() -> None:
+    """Seed 002 (on Kubernetes, with a PostgreSQL exporter) and a spec with every exporter:
+    each chart's values carry the spec's settings, its password is a key of the component's
+    Secret, and a ScrapeConfig named like the compose job scrapes the chart's Service."""
+    files = k8s(ROOT / "examples/seeds/002-sre-monitor.yaml")
+    values = yaml.safe_load(files["helm/prometheus-postgres-exporter.values.yaml"])
+    datasource = values["config"]["datasource"]
+    assert (datasource["host"], datasource["port"], datasource["database"]) == ("postgres", "5432", "ai_core_testing")
+    assert datasource["user"] == "postgres_exporter" and datasource["sslmode"] == "disable"
+    assert datasource["passwordSecret"] == {
+        "name": "ai-core-postgres-exporter-secrets",
+        "key": "postgres_exporter_password",
+    }
+    assert values["service"]["port"] == 9187 and values["serviceMonitor"]["enabled"] is False
+    (scrape,) = [
+        d for _, d in objects(files) if d["kind"] == "ScrapeConfig" and d["spec"]["jobName"] == "postgres-exporter"
+    ]
+    target = f"{values['fullnameOverride']}.monitoring.svc:{values['service']['port']}"
+    assert scrape["spec"]["staticConfigs"][0]["targets"] == [target]
+    assert "| `ai-core-postgres-exporter-secrets` | `postgres_exporter_password` |" in files["secrets/README.md"]
+    data = yaml.safe_load((ROOT / "examples/seeds/004-clipper.yaml").read_text())
+    data["alert_packs"].pop("cadvisor")
+    path = Path(tempfile.mkdtemp()) / "clipper.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    files = k8s(path)
+    redis = yaml.safe_load(files["helm/prometheus-redis-exporter.values.yaml"])
+    assert redis["redisAddress"] == "redis://redis:6379"
+    assert redis["auth"] == {
+        "enabled": True,
+        "redisPasswordFile": {"secret": {"name": "clipper-redis-exporter-secrets", "key": "redis_exporter_passwords"}},
+    }
+    nginx = yaml.safe_load(files["helm/prometheus-nginx-exporter.values.yaml"])
+    assert nginx["nginxServer"] == "http://nginx:80/nginx_status"
+    jobs = {d["spec"]["jobName"] for _, d in objects(files) if d["kind"] == "ScrapeConfig"}
+    assert {"postgres-exporter", "redis-exporter", "nginx-exporter"} <= jobs
+    for _, doc in objects(files):
+        assert not list(validator(doc["apiVersion"], doc["kind"]).iter_errors(doc))
 
 
 def test_render_and_validate_kubernetes_output_from_the_cli(tmp_path: Path) -> None:
@@ -444,7 +473,7 @@ def kubernetes_settings() -> Any:
 
 
 def test_generated_specs_render_valid_kubernetes_objects() -> None:
-    """Generated specs (the property tests' strategy, minus the exporters the target refuses)
+    """Generated specs (the property tests' strategy, minus the cAdvisor pack)
     with namespace, release, labels and tenant drawn from the schema's patterns: every object
     validates, names are unique, and the PrometheusRules carry the rule files' groups."""
     from hypothesis import HealthCheck, Phase, given, settings
@@ -467,10 +496,7 @@ def test_generated_specs_render_valid_kubernetes_objects() -> None:
     def render_one(spec: dict[str, Any], extra: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
         kubernetes, storage = extra
         spec = copy.deepcopy(spec)
-        for exporter in ("postgres", "redis", "nginx"):
-            spec.get("exporters", {}).pop(exporter, None)
-        for pack in ("postgres", "redis", "nginx", "cadvisor"):  # their components do not run
-            spec.get("alert_packs", {}).pop(pack, None)
+        spec.get("alert_packs", {}).pop("cadvisor", None)  # the kubelet serves container metrics
         spec["stack"].update(target="kubernetes", kubernetes=kubernetes)
         if storage:
             spec["stack"]["long_term_storage"] = storage

@@ -240,6 +240,59 @@ def alloy_config_map(spec: Spec) -> dict[str, str]:
     return {"kubernetes/alloy-config.yaml": file_text(spec, note, [document(None, obj, tail)])}
 
 
+def exporter_values(spec: Spec) -> dict[str, list[tuple[str | None, dict[str, Any]]]]:
+    """The settings of each chart-run component, from the spec's exporters: section (the same
+    settings the compose file passes as environment); secret files are keys of the component's
+    Secret."""
+    out: dict[str, list[tuple[str | None, dict[str, Any]]]] = {}
+    for component in ("pushgateway", "postgres-exporter", "redis-exporter", "nginx-exporter"):
+        exporter = spec.exporter(component)
+        if exporter is None:
+            continue
+        settings = dict(exporter.settings)
+        secret = cv.k8s_secret_name(spec.stack, component)
+        values: list[tuple[str | None, dict[str, Any]]] = []
+        if component == "pushgateway":
+            values.append((None, {"service": {"port": 9091}}))
+        elif component == "postgres-exporter":
+            # uri is host[:port][/database][?params], as the compose target's DATA_SOURCE_URI.
+            address, _, query = settings["uri"].partition("?")
+            hostport, _, database = address.partition("/")
+            host, _, port = hostport.partition(":")
+            params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+            datasource: dict[str, Any] = {
+                "host": host,
+                "port": port or "5432",
+                "database": database,
+                "sslmode": params.pop("sslmode", "disable"),
+            }
+            if params:
+                datasource["extraParams"] = "&".join(f"{k}={v}" for k, v in params.items())
+            if "user" in settings:
+                datasource["user"] = settings["user"]
+            if "password_file" in settings:
+                datasource["passwordSecret"] = {"name": secret, "key": settings["password_file"]}
+            values.append(
+                (
+                    "The database, as exporters.postgres says; the password from the Secret. The Service "
+                    "listens on the exporter's own port (the chart's default is 80).",
+                    {"config": {"datasource": datasource}, "service": {"port": 9187}},
+                )
+            )
+        elif component == "redis-exporter":
+            auth: dict[str, Any] = {"enabled": "password_file" in settings}
+            if "password_file" in settings:
+                # A JSON map {"<address>": "<password>"}, as REDIS_PASSWORD_FILE in compose.
+                auth["redisPasswordFile"] = {"secret": {"name": secret, "key": settings["password_file"]}}
+            if "user" in settings:
+                auth["redisUser"] = settings["user"]
+            values.append(("Redis, as exporters.redis says.", {"redisAddress": settings["address"], "auth": auth}))
+        else:
+            values.append(("nginx's stub_status, as exporters.nginx says.", {"nginxServer": settings["scrape_uri"]}))
+        out[component] = values
+    return out
+
+
 def render(spec: Spec, blackbox_config: str | None) -> dict[str, str]:
     out = {
         f"{HELM}/kube-prometheus-stack.values.yaml": kube_prometheus_stack(spec),
@@ -248,18 +301,19 @@ def render(spec: Spec, blackbox_config: str | None) -> dict[str, str]:
     }
     if blackbox_config:
         out[f"{HELM}/prometheus-blackbox-exporter.values.yaml"] = blackbox_values(spec, blackbox_config)
-    if spec.runs("pushgateway"):
-        out[f"{HELM}/prometheus-pushgateway.values.yaml"] = yaml_document(
-            header(spec.source_file, "Values for prometheus-community/prometheus-pushgateway."),
+    for component, values in exporter_values(spec).items():
+        out[f"{HELM}/prometheus-{component}.values.yaml"] = yaml_document(
+            header(spec.source_file, f"Values for prometheus-community/prometheus-{component}."),
             [
                 (
-                    "Names: kubernetes/scraping.yaml scrapes <release>-pushgateway:9091 (honor_labels); the "
-                    "chart's own ServiceMonitor stays off so it is not scraped twice.",
+                    f"Names: kubernetes/scraping.yaml scrapes {cv.address(spec.stack, component)}; the chart's own "
+                    "ServiceMonitor stays off so it is not scraped twice.",
                     {
-                        "fullnameOverride": cv.k8s_service(spec.stack, "pushgateway"),
+                        "fullnameOverride": cv.k8s_service(spec.stack, component),
                         "serviceMonitor": {"enabled": False},
                     },
-                )
+                ),
+                *values,
             ],
         )
     out.update(alloy_config_map(spec))

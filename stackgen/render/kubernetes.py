@@ -20,7 +20,6 @@ from typing import Any
 
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
-from stackgen.errors import LimitExceeded
 from stackgen.model import Probe, ScrapeJob, Spec
 from stackgen.render.blackbox import BLACKBOX_CONFIG
 from stackgen.render.common import yaml_text
@@ -40,8 +39,9 @@ HELM = "helm"
 # kubectl's client-side apply keeps a copy of each object in an annotation capped at 256 KiB;
 # a PrometheusRule is split before it gets there (server-side apply has no such cap).
 MAX_OBJECT_BYTES = 200 * 1024
-# Components the kubernetes target cannot run yet: their exporters have charts of their own.
-UNSUPPORTED = ("postgres-exporter", "redis-exporter", "nginx-exporter")
+# Components run from their own prometheus-community chart (helm_values) and scraped by a
+# ScrapeConfig named like the component, as prometheus.yml names their jobs.
+CHART_COMPONENTS = ("pushgateway", "postgres-exporter", "redis-exporter", "nginx-exporter")
 
 # The files the kubernetes target keeps: what the checks read (rules and their tests,
 # alertmanager.yml and its routing tests), runbooks, and what this module writes. Everything
@@ -208,19 +208,21 @@ def scraping(spec: Spec) -> dict[str, str]:
         docs.append(document(note, scrape_config(spec, job)))
     for probe in spec.probes:
         docs.append(document(f"Probe {probe.name}: blackbox {probe.module}", probe_object(spec, probe)))
-    if spec.runs("pushgateway"):
-        # Pushed series keep the pusher's job/instance labels, as in prometheus.yml.
-        gateway = ScrapeJob(
-            "pushgateway",
-            (cv.address(spec.stack, "pushgateway"),),
-            None,
-            None,
-            "/metrics",
-            "http",
-            (),
-            honor_labels=True,
-        )
-        docs.append(document("The Pushgateway (helm/prometheus-pushgateway.values.yaml)", scrape_config(spec, gateway)))
+    for component in CHART_COMPONENTS:
+        if spec.runs(component):
+            # Pushed series keep the pusher's job/instance labels, as in prometheus.yml.
+            job = ScrapeJob(
+                component,
+                (cv.address(spec.stack, component),),
+                None,
+                None,
+                "/metrics",
+                "http",
+                (),
+                honor_labels=component == "pushgateway",
+            )
+            note = f"The {component} (helm/prometheus-{component}.values.yaml)"
+            docs.append(document(note, scrape_config(spec, job)))
     if not docs:
         return {}
     return {
@@ -322,22 +324,9 @@ def namespace(spec: Spec) -> dict[str, str]:
     return {f"{DIR}/namespace.yaml": file_text(spec, note, [document(None, obj)])}
 
 
-def check_supported(spec: Spec) -> None:
-    for component in UNSUPPORTED:
-        if spec.runs(component):
-            exporter = spec.exporter(component)
-            path = ("exporters", exporter.key) if exporter and exporter.key else ("stack", "optional_services")
-            raise LimitExceeded(
-                path,
-                f"the kubernetes target does not run {component} yet: install its prometheus-community "
-                "chart and scrape it with a scrape job, or render with --target docker",
-            )
-
-
 def render(spec: Spec, files: dict[str, str]) -> dict[str, str]:
     if spec.stack.target != "kubernetes":
         return {}
-    check_supported(spec)
     out: dict[str, str] = {}
     for part in (namespace(spec), prometheus_rules(spec, files), scraping(spec), alertmanager(spec, files)):
         out.update(part)
