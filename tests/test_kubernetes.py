@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
-import tempfile
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
