@@ -133,7 +133,10 @@ def _epoch(value: str, option: str) -> int:
     if value.isdigit():
         return int(value)
     try:
-        return int(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)  # a time without a zone is UTC, as in Prometheus
+        return int(moment.timestamp())
     except ValueError:
         from stackgen.errors import UsageError
 

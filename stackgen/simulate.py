@@ -329,7 +329,7 @@ def _matches(matchers: list[str], labels: dict[str, str]) -> bool:
     return True
 
 
-def inhibit(spans: list[Span], config: dict[str, Any]) -> None:
+def inhibit(spans: list[Span], config: dict[str, Any], interval: int) -> None:
     """Alertmanager drops a target's notifications while a source matching the same rule (and
     equal on its labels) fires: a span whose start falls inside such a source's span is marked."""
     for target in spans:
@@ -341,16 +341,21 @@ def inhibit(spans: list[Span], config: dict[str, Any]) -> None:
                     continue
                 if any(source.labels.get(k, "") != target.labels.get(k, "") for k in rule.get("equal", [])):
                     continue
-                if source.first <= target.first <= source.last:
+                # A source that stopped and fired again may have been quiet when the target began.
+                if source.first <= target.first <= source.last and source.continuous(interval):
                     target.inhibited_by = source.name
                     break
             if target.inhibited_by:
                 break
 
 
-def check(expectations: list[Expectation], spans: list[Span], onset: int) -> list[str]:
+def check(expectations: list[Expectation], spans: list[Span], incidents: list[Incident]) -> list[str]:
+    """Each expectation against the spans; `within` counts from the start of the named SLO's
+    incident, or of the first incident."""
     failures = []
+    starts = {f"{i.slo.service}/{i.slo.name}": i.start for i in incidents}
     for expect in expectations:
+        onset = starts.get(expect.slo or "", min(starts.values()))
         hits = [
             s
             for s in spans
@@ -363,9 +368,9 @@ def check(expectations: list[Expectation], spans: list[Span], onset: int) -> lis
                 failures.append(f"expect[{expect.index}] {expect.text}: it never did")
             elif expect.within is not None and min(s.first for s in hits) - onset > expect.within:
                 late = min(s.first for s in hits) - onset
-                failures.append(f"expect[{expect.index}] {expect.text}: first at +{format_duration(late)}")
+                failures.append(f"expect[{expect.index}] {expect.text}: first at {_t(late)}")
         elif hits:
-            failures.append(f"expect[{expect.index}] {expect.text}: it did, at +{format_duration(hits[0].first)}")
+            failures.append(f"expect[{expect.index}] {expect.text}: it did, at {_t(min(s.first for s in hits) - onset)}")
     return failures
 
 
@@ -375,7 +380,7 @@ def routed(spec: Spec, files: dict[str, str], spans: list[Span], work: Path) -> 
     spans = [s for s in spans if s.name != cv.ALERT_WATCHDOG]
     if spans:
         route(spans, work / "alertmanager/alertmanager.yml", work)
-    inhibit(spans, yaml.safe_load(files["alertmanager/alertmanager.yml"]))
+    inhibit(spans, yaml.safe_load(files["alertmanager/alertmanager.yml"]), spec.stack.base_window)
     return spans
 
 
@@ -391,8 +396,7 @@ def simulate(spec: Spec, files: dict[str, str], scenario: Path) -> tuple[str, li
         series, warmup, step = incident_series(spec, incidents, end)
         slos = list(dict.fromkeys(i.slo for i in incidents))
         spans = routed(spec, files, evaluate(spec, files, slos, series, (warmup, end, step), work), work)
-    onset = min(i.start for i in incidents)
-    result = Result(spans, check(expectations, spans, onset), warmup, end, spec.stack.base_window)
+    result = Result(spans, check(expectations, spans, incidents), warmup, end, spec.stack.base_window)
     result.incidents = [(i.start, i.start + i.duration) for i in incidents]
     return name, described, result
 
@@ -515,10 +519,18 @@ def raw_selectors(slo: SLO) -> list[str] | None:
     return None
 
 
+def _quote(value: str) -> str:
+    """A label value inside "...", escaped as PromQL reads it."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def series_text(metric: dict[str, str]) -> str:
     name = metric.get("__name__", "")
-    labels = ", ".join(f'{k}="{v}"'.replace("\\", "\\\\") for k, v in sorted(metric.items()) if k != "__name__")
+    labels = ", ".join(f'{k}="{_quote(v)}"' for k, v in sorted(metric.items()) if k != "__name__")
     return f"{name}{{{labels}}}"
+
+
+MAX_POINTS = 10_000
 
 
 def fetched_series(api: Any, selectors: list[str], start: int, end: int, step: int) -> list[dict[str, str]]:
@@ -527,12 +539,19 @@ def fetched_series(api: Any, selectors: list[str], start: int, end: int, step: i
     steps = (end - start) // step + 1
     out: dict[str, list[str]] = {}
     for selector in selectors:
-        params = [("query", selector), ("start", str(start)), ("end", str(end)), ("step", f"{step}s")]
-        for result in api.get("/api/v1/query_range", params)["result"]:
-            values = ["_"] * steps
-            for t, v in result["values"]:
-                values[(int(float(t)) - start) // step] = v
-            out[series_text(result["metric"])] = values
+        # Prometheus answers at most 11,000 points per series and query: ask in pieces.
+        for first in range(0, steps, MAX_POINTS):
+            last = min(steps, first + MAX_POINTS) - 1
+            params = [
+                ("query", selector),
+                ("start", str(start + first * step)),
+                ("end", str(start + last * step)),
+                ("step", f"{step}s"),
+            ]
+            for result in api.get("/api/v1/query_range", params)["result"]:
+                values = out.setdefault(series_text(result["metric"]), ["_"] * steps)
+                for t, v in result["values"]:
+                    values[(round(float(t)) - start) // step] = v
     return [{"series": name, "values": " ".join(values)} for name, values in sorted(out.items())]
 
 

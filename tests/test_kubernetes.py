@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from stackgen.cli import app
 from stackgen.pipeline import render_spec
-from stackgen.render.kubernetes import MAX_OBJECT_BYTES
 from stackgen.writer import write_tree
 
 SCHEMAS = ROOT / "tests/schemas/kubernetes"
@@ -197,7 +196,7 @@ def test_prometheus_rule_groups_pass_promtool(default_k8s: dict[str, str], tmp_p
 
 def test_large_service_is_split_below_the_apply_limit(tmp_path: Path) -> None:
     """90 SLOs on one service: the PrometheusRule is split into parts, each small enough for
-    client-side apply (and far below the operator's 0.5 MiB per object), none lost."""
+    client-side apply (and below the operator's 0.5 MiB per object), none lost."""
     data = yaml.safe_load(DEFAULT_SPEC.read_text())
     api = next(s for s in data["services"] if s["name"] == "api")
     template = next(s for s in api["slos"] if s["name"] == "error-rate")
@@ -206,18 +205,68 @@ def test_large_service_is_split_below_the_apply_limit(tmp_path: Path) -> None:
         slo["name"] = f"route-{i:03d}-errors"
         api["slos"].append(slo)
     files = k8s(yaml_spec(tmp_path, data))
-    parts = sorted(p for p in files if p == "kubernetes/prometheusrules/api.yaml")
-    docs = [d for d in yaml.safe_load_all(files[parts[0]]) if d]
+    text = files["kubernetes/prometheusrules/api.yaml"]
+    docs = [d for d in yaml.safe_load_all(text) if d]
     assert len(docs) > 2
     names = [d["metadata"]["name"] for d in docs]
-    assert names == [f"shop-api-{i + 1}" for i in range(len(docs))]
-    for text in files[parts[0]].split("\n---\n")[1:]:
-        assert len(text.encode()) <= MAX_OBJECT_BYTES + 64 * 1024  # one rule file may straddle the mark
-    for d in docs:
-        assert len(yaml.safe_dump(d).encode()) < 512 * 1024
+    assert names == [f"shop.service.api.{i + 1}" for i in range(len(docs))]
+    for doc in docs:
+        # What kubectl's client-side apply keeps in its last-applied annotation, capped at 256 KiB.
+        assert len(json.dumps(doc, separators=(",", ":")).encode()) < 256 * 1024
     carried = [g["name"] for d in docs for g in d["spec"]["groups"]]
     api_paths = sorted(p for p in files if p.startswith("prometheus/rules/api/"))
     assert carried == [g["name"] for g in rule_file_groups(files, api_paths)]
+
+
+def test_rule_object_names_never_collide(tmp_path: Path) -> None:
+    """A service called "stack", or one named like a split part, keeps its own object."""
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    search = next(s for s in data["services"] if s["name"] == "search")
+    search["name"] = "stack"
+    files = k8s(yaml_spec(tmp_path, data))
+    names = [d["metadata"]["name"] for _, d in objects(files) if d["kind"] == "PrometheusRule"]
+    assert len(names) == len(set(names)) and {"shop.stack", "shop.service.stack"} <= set(names)
+
+
+def test_long_stack_names_follow_the_charts_cut(tmp_path: Path) -> None:
+    """kube-prometheus-stack cuts its fullname to 26 characters: every address uses the cut name."""
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    data["stack"]["name"] = "payments-platform-observabil"  # 28 characters; the 26th is "-"
+    files = k8s(yaml_spec(tmp_path, data))
+    release = yaml.safe_load(files["helm/kube-prometheus-stack.values.yaml"])["fullnameOverride"]
+    assert release == "payments-platform-observab"
+    (ds,) = [d for _, d in objects(files) if "grafana_datasource" in d["metadata"]["labels"]]
+    urls = {d["uid"]: d["url"] for d in yaml.safe_load(next(iter(ds["data"].values())))["datasources"]}
+    assert urls["stackgen-alertmanager"] == "http://payments-platform-observab-alertmanager.monitoring.svc:9093"
+    too_long = {**data["stack"], "kubernetes": {"release": "a" * 27}}
+    result = CliRunner().invoke(
+        app,
+        [
+            "render",
+            "--spec",
+            str(yaml_spec(tmp_path, {**data, "stack": too_long}, "long.yaml")),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert result.exit_code == 2 and "stack.kubernetes.release" in result.output
+
+
+def test_thanos_ruler_on_kubernetes_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    data["routing"].pop("escalation", None)
+    data["stack"]["long_term_storage"] = {
+        "kind": "thanos",
+        "remote_write_url": "https://receive.example.com/api/v1/receive",
+        "query_url": "https://query.example.com",
+        "evaluate": "ruler",
+    }
+    spec = yaml_spec(tmp_path, data)
+    result = CliRunner().invoke(
+        app, ["render", "--spec", str(spec), "--out", str(tmp_path / "o"), "--target", "kubernetes"]
+    )
+    assert result.exit_code == 2 and "a ThanosRuler reads PrometheusRule objects" in result.output
+    assert CliRunner().invoke(app, ["render", "--spec", str(spec), "--out", str(tmp_path / "d")]).exit_code == 0
 
 
 def test_alertmanager_secret_is_the_amtool_checked_file(default_k8s: dict[str, str], tmp_path: Path) -> None:
@@ -281,6 +330,9 @@ def test_grafana_config_maps_carry_every_dashboard_and_the_datasources(
         "stackgen-alertmanager": "http://shop-alertmanager.monitoring.svc:9093",
     }
     sidecar = yaml.safe_load(default_k8s["helm/kube-prometheus-stack.values.yaml"])["grafana"]["sidecar"]
+    # The chart's own datasources would take the same names (Grafana matches them by name).
+    assert sidecar["datasources"]["defaultDatasourceEnabled"] is False
+    assert sidecar["datasources"]["alertmanager"]["enabled"] is False
     assert sidecar["dashboards"]["label"] == "grafana_dashboard" and sidecar["dashboards"]["labelValue"] == "1"
     assert sidecar["dashboards"]["folderAnnotation"] == "grafana_folder"
     assert all(d["metadata"]["labels"]["grafana_dashboard"] == "1" for d in maps)

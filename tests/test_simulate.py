@@ -144,3 +144,55 @@ def test_bad_scenarios_exit_2_with_a_location(tmp_path: Path, data: dict, messag
     assert result.exit_code == 2, result.output
     assert str(path) in result.output and message in result.output
     assert "Traceback" not in result.output
+
+
+class FakeAPI:
+    """query_range as Prometheus answers it, refusing more than 11,000 points per series."""
+
+    base = "http://fake"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get(self, path: str, params: list[tuple[str, str]]) -> dict:  # type: ignore[type-arg]
+        args = dict(params)
+        start, end, step = int(args["start"]), int(args["end"]), int(args["step"].rstrip("s"))
+        assert (end - start) // step + 1 <= 11_000, "exceeded maximum resolution of 11,000 points per timeseries"
+        self.calls += 1
+        values = [[t, str(t)] for t in range(start, end + 1, step) if t % 600]  # a gap every 10 minutes
+        return {"result": [{"metric": {"__name__": "m", "path": 'a"b\\c'}, "values": values}]}
+
+
+def test_replay_fetches_long_history_in_pieces() -> None:
+    from stackgen.simulate import fetched_series
+
+    api = FakeAPI()
+    start, step = 1_000_000_200, 15
+    end = start + 3 * 86400  # 3d at 15s: 17,281 points, over Prometheus' 11,000
+    (series,) = fetched_series(api, ["m"], start, end, step)
+    assert api.calls == 2
+    values = series["values"].split(" ")
+    assert len(values) == (end - start) // step + 1
+    for i in (0, 9_999, 10_000, 17_280):
+        t = start + i * step
+        assert values[i] == ("_" if t % 600 == 0 else str(t))
+    assert series["series"] == 'm{path="a\\"b\\\\c"}'  # quoted as PromQL reads it
+
+
+def test_an_intermittent_source_does_not_inhibit() -> None:
+    from stackgen.simulate import Span, inhibit
+
+    config = {
+        "inhibit_rules": [{"source_matchers": ['tier="page"'], "target_matchers": ['tier="ticket"'], "equal": ["slo"]}]
+    }
+    page = Span({"alertname": "P", "tier": "page", "slo": "s"}, first=0, last=600, evaluations=11)
+    ticket = Span({"alertname": "T", "tier": "ticket", "slo": "s"}, first=300, last=900, evaluations=11)
+    other = Span({"alertname": "T", "tier": "ticket", "slo": "other"}, first=300, last=900, evaluations=11)
+    inhibit([page, ticket, other], config, 60)
+    assert ticket.inhibited_by == "P" and other.inhibited_by is None
+    gappy = Span(
+        {"alertname": "P", "tier": "page", "slo": "s"}, first=0, last=600, evaluations=3
+    )  # fired, stopped, fired
+    ticket.inhibited_by = None
+    inhibit([gappy, ticket], config, 60)
+    assert ticket.inhibited_by is None

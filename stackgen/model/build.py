@@ -56,6 +56,13 @@ class Builder(ScrapeBuilder, SLOBuilder, RoutingBuilder, LogsBuilder, AlertsBuil
         receivers = self.build_receivers(data["receivers"])
         routing = self.build_routing(data["routing"], {r.name for r in receivers}, receivers)
         severities = routing.severity_names
+        storage = stack.long_term_storage
+        if storage and storage.in_ruler and storage.kind == "thanos" and stack.target == "kubernetes":
+            self.fail(
+                ("stack", "long_term_storage", "evaluate"),
+                "on Kubernetes a ThanosRuler reads PrometheusRule objects, which stackgen does not render "
+                "apart from Prometheus' yet: use evaluate: prometheus, or Mimir/Cortex for the ruler",
+            )
         if stack.long_term_storage and stack.long_term_storage.in_ruler and routing.escalation:
             self.fail(
                 ("stack", "long_term_storage", "evaluate"),

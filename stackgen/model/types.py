@@ -381,7 +381,14 @@ class Kubernetes:
 
     @classmethod
     def default(cls, stack_name: str) -> Kubernetes:
-        return cls("monitoring", stack_name, (("stackgen.dev/stack", stack_name),))
+        return cls("monitoring", chart_fullname(stack_name), (("stackgen.dev/stack", stack_name),))
+
+
+def chart_fullname(name: str) -> str:
+    """kube-prometheus-stack's fullname: the override cut to 26 characters, one trailing "-"
+    dropped (its _helpers.tpl: trunc 26 | trimSuffix "-"); its services carry this prefix."""
+    cut = name[:26]
+    return cut[:-1] if cut.endswith("-") else cut
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,10 @@ def kube_prometheus_stack(spec: Spec) -> str:
                 "enabled": True,
                 "label": "grafana_datasource",
                 "labelValue": "1",
+                # The chart's own Prometheus and Alertmanager datasources would share names with
+                # stackgen's, and Grafana matches provisioned datasources by name.
                 "defaultDatasourceEnabled": False,
+                "alertmanager": {"enabled": False},
             },
         },
     }
@@ -184,12 +187,17 @@ def loki_values(spec: Spec) -> str:
             {"sidecar": {"rules": {"enabled": True, "label": "loki_rule", "labelValue": "1", "folder": "/rules/fake"}}},
         ),
         (
-            "No other deployment mode's pods.",
+            "No other deployment mode's pods, and none of the chart's extras a single binary does not "
+            "need (memcached caches asking for gigabytes, the canary, helm tests).",
             {
                 "singleBinary": {"replicas": 1},
                 "read": {"replicas": 0},
                 "write": {"replicas": 0},
                 "backend": {"replicas": 0},
+                "chunksCache": {"enabled": False},
+                "resultsCache": {"enabled": False},
+                "lokiCanary": {"enabled": False},
+                "test": {"enabled": False},
             },
         ),
     ]

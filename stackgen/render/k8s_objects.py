@@ -13,9 +13,13 @@ from stackgen.render.common import comment, yaml_text
 
 
 def block(text: str, indent: int) -> str:
-    """text as the body of a literal block scalar (`key: |`), indented."""
+    """text as the body of a literal block scalar (`key: |`), indented. Lines end at "\n" only
+    (YAML 1.2, which Kubernetes reads, breaks lines nowhere else; str.splitlines would also
+    split at U+2028 inside a JSON string). Every file embedded starts unindented (a comment,
+    "{", a key) and ends with a newline, which `|` keeps."""
+    assert text.endswith("\n") and not text[:1].isspace(), "not an embeddable file"
     pad = " " * indent
-    return "".join(pad + line if line.strip("\n") else line for line in text.splitlines(keepends=True))
+    return "".join(pad + line + "\n" if line else "\n" for line in text[:-1].split("\n"))
 
 
 def object_name(*parts: str) -> str:

@@ -69,10 +69,16 @@ def rule_objects(spec: Spec, name: str, note: str, paths: list[str], files: dict
         size += len(items)
     docs = []
     for i, chunk in enumerate(chunks):
-        part = name if len(chunks) == 1 else object_name(name, str(i + 1))
+        part = name if len(chunks) == 1 else f"{name}.{i + 1}"
         obj = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": metadata(spec, part)}
         docs.append(document(note, obj, "spec:\n  groups:\n" + block("".join(chunk), 2)))
     return docs
+
+
+def rule_object_name(spec: Spec, *parts: str) -> str:
+    """<stack>.stack, <stack>.service.<name> (parts .1, .2, ...): spec names hold no ".", so
+    the stack's rules, a service called "stack" and a split part never share a name."""
+    return ".".join(object_name(part) for part in (spec.stack.name, *parts))
 
 
 def prometheus_rules(spec: Spec, files: dict[str, str]) -> dict[str, str]:
@@ -82,9 +88,7 @@ def prometheus_rules(spec: Spec, files: dict[str, str]) -> dict[str, str]:
     out[f"{DIR}/prometheusrules/_stack.yaml"] = file_text(
         spec,
         "The stack's own rules (watchdog, service down, self-monitoring, escalation) and alert packs.",
-        rule_objects(
-            spec, object_name(spec.stack.name, "stack"), "Groups of " + ", ".join(stack_paths), stack_paths, files
-        ),
+        rule_objects(spec, rule_object_name(spec, "stack"), "Groups of " + ", ".join(stack_paths), stack_paths, files),
     )
     if storage and storage.in_ruler:
         return out  # the service rules run in the long-term store's ruler (mimir/rules/)
@@ -95,7 +99,9 @@ def prometheus_rules(spec: Spec, files: dict[str, str]) -> dict[str, str]:
                 spec,
                 f"SLO and alert rules of service {service.name} (team {service.team}): the groups of "
                 f"prometheus/rules/{service.name}/, unit-tested in prometheus/tests/{service.name}/.",
-                rule_objects(spec, object_name(spec.stack.name, service.name), f"Service {service.name}", paths, files),
+                rule_objects(
+                    spec, rule_object_name(spec, "service", service.name), f"Service {service.name}", paths, files
+                ),
             )
     return out
 
