@@ -370,7 +370,9 @@ def check(expectations: list[Expectation], spans: list[Span], incidents: list[In
                 late = min(s.first for s in hits) - onset
                 failures.append(f"expect[{expect.index}] {expect.text}: first at {_t(late)}")
         elif hits:
-            failures.append(f"expect[{expect.index}] {expect.text}: it did, at {_t(min(s.first for s in hits) - onset)}")
+            failures.append(
+                f"expect[{expect.index}] {expect.text}: it did, at {_t(min(s.first for s in hits) - onset)}"
+            )
     return failures
 
 

@@ -105,6 +105,7 @@ class ScrapeBuilder(BuilderBase):
             # Mimir's defaults (pkg/util/validation/limits.go); Cortex and Thanos set none.
             rules_per_group=limits.get("rules_per_group", 20),
             groups_per_tenant=limits.get("groups_per_tenant", 70),
+            query_offset=self.duration(raw.get("query_offset"), (*p, "query_offset"), 60),
         )
 
     def check_interval(self, interval: int | None, path: Path_, stack: Stack) -> None:

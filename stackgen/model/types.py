@@ -404,6 +404,7 @@ class LongTermStorage:
     evaluate: str  # prometheus | ruler
     rules_per_group: int
     groups_per_tenant: int
+    query_offset: int = 60  # seconds the ruler reads behind now: remote-written samples arrive late
 
     @property
     def tenant_header(self) -> str:
