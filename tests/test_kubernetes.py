@@ -538,7 +538,7 @@ def test_generated_specs_render_valid_kubernetes_objects() -> None:
     seen = {"examples": 0, "objects": 0}
 
     @settings(
-        max_examples=40,
+        max_examples=25,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         derandomize=True,
