@@ -53,7 +53,7 @@ test-deps: $(VENV)/.dev-installed ## Install what the tests need: Python deps, p
 	fi
 
 test: test-deps ## Run every test (installs what it needs first)
-	STACKGEN_REQUIRE_TOOLS=1 $(BIN)/pytest -q
+	STACKGEN_REQUIRE_TOOLS=1 $(BIN)/pytest -q --durations=15
 
 FUZZ_EXAMPLES ?= 2000
 fuzz: test-deps ## Property tests with a large budget (FUZZ_EXAMPLES= generated, mutated specs; default 2,000 each)
