@@ -45,15 +45,19 @@ def render(spec: Spec) -> dict[str, str]:
     if spec.stack.target == "kubernetes":
         return {}  # helm_values renders the DaemonSet's config
     sources = [source_entry(spec, source) for source in spec.logs.sources]
-    text = render_template(
-        "alloy/config.alloy.j2",
+    return {ALLOY_CONFIG: config_text(spec, "alloy/config.alloy.j2", sources)}
+
+
+def config_text(spec: Spec, template: str, sources: list[dict[str, Any]]) -> str:
+    """An Alloy config from its template: the sources' pipelines, one redaction, one Loki."""
+    return render_template(
+        template,
         header=cv.HEADER.format(source=spec.source_file),
         push_url=f"http://{cv.address(spec.stack, 'loki')}/loki/api/v1/push",
         fields=pipeline_fields(spec),
         redaction=spec.logs.redaction,
         sources=sources,
     )
-    return {ALLOY_CONFIG: text}
 
 
 def kubernetes_config(spec: Spec) -> str:
@@ -78,17 +82,8 @@ def kubernetes_config(spec: Spec) -> str:
         {
             **source_entry(spec, rest),
             "selects": "every other pod, " + FORMAT_NOTES["json"],
-            "service_regex": "|".join(promql.quote_meta(s) for s in claimed) if claimed else "",
+            "service_regex": "|".join(promql.quote_meta(s) for s in claimed) if claimed else ".*",
             "action": "drop" if claimed else "keep",
         }
     )
-    if not claimed:
-        entries[-1]["service_regex"] = ".*"
-    return render_template(
-        "alloy/config.kubernetes.alloy.j2",
-        header=cv.HEADER.format(source=spec.source_file),
-        push_url=f"http://{cv.address(spec.stack, 'loki')}/loki/api/v1/push",
-        fields=pipeline_fields(spec),
-        redaction=spec.logs.redaction,
-        sources=entries,
-    )
+    return config_text(spec, "alloy/config.kubernetes.alloy.j2", entries)
