@@ -29,6 +29,7 @@ from stackgen.durations import format_duration
 from stackgen.model import SLI, SLO, Alert, Routing, Service, Spec, Stack, Tier
 from stackgen.promql import WINDOW_PLACEHOLDER
 from stackgen.render import rules as rule_render
+from stackgen.render import test_shapes
 from stackgen.render.common import header, yaml_text
 from stackgen.slo_math import num
 
@@ -1055,7 +1056,7 @@ def _test_doc(
     return head + yaml_text(doc)
 
 
-def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
+def slo_alerts_test(spec: Spec, service: Service, slo: SLO) -> str:
     groups: list[tuple[str, dict[str, Any]]] = []
     for tier in slo.tiers:
         groups += tier_groups(spec, service, slo, tier)
@@ -1065,28 +1066,46 @@ def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
     groups.append(budget_group(spec, service, slo, alerts))
     if slo.group_by:
         groups += groups_limit_groups(spec, slo, alerts) or [groups_limit_no_data(spec, slo)]
-    alerts_path = cv.alerts_test_file(slo)
-    recording_path = cv.recording_test_file(slo)
-    slo_groups = {cv.rules_file(slo): [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]}
-    return {
-        alerts_path: _test_doc(
-            spec,
-            slo,
-            slo_groups,
-            groups,
-            "every alert fires at the predicted time (within one evaluation interval), "
-            "not below its threshold, and stops after the errors stop.",
-            alerts_path,
-        ),
-        recording_path: _test_doc(
-            spec,
-            slo,
-            {**slo_groups, cv.info_rules_file(slo): [rule_render.info_group_name(slo)]},
-            ratio_groups(spec, slo),
-            "windows are ratios of sums, burn rates are ratio / budget.",
-            recording_path,
-        ),
-    }
+    purpose = (
+        "every alert fires at the predicted time (within one evaluation interval), not below its "
+        "threshold, and stops after the errors stop."
+    )
+    others = test_shapes.covered(spec, slo)
+    if others:
+        purpose += (
+            f" The alert rules of {len(others)} more SLO(s) of the same shape (SLI kind, objective, "
+            "period, tiers) differ from these only in names, so this test covers them too: "
+            + ", ".join(f"{o.service}/{o.name}" for o in others)
+            + "."
+        )
+    path = cv.alerts_test_file(slo)
+    return _test_doc(spec, slo, _slo_groups(spec, service, slo), groups, purpose, path)
+
+
+def _slo_groups(spec: Spec, service: Service, slo: SLO) -> dict[str, list[str]]:
+    return {cv.rules_file(slo): [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]}
+
+
+def slo_recording_test(spec: Spec, service: Service, slo: SLO) -> str:
+    purpose = "windows are ratios of sums, burn rates are ratio / budget."
+    rep = test_shapes.representative(spec, slo)
+    if rep is not None and rep is not slo:
+        purpose += (
+            f" Its alert rules are those of {rep.service}/{rep.name} (same shape: SLI kind, objective, "
+            f"period, tiers), names aside: {cv.alerts_test_file(rep).removeprefix('prometheus/')} tests them."
+        )
+    path = cv.recording_test_file(slo)
+    rule_files = {**_slo_groups(spec, service, slo), cv.info_rules_file(slo): [rule_render.info_group_name(slo)]}
+    return _test_doc(spec, slo, rule_files, ratio_groups(spec, slo), purpose, path)
+
+
+def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
+    """An SLO's promtool tests: its recording test, and the alerts test when it is the first
+    SLO of its shape (test_shapes)."""
+    files = {cv.recording_test_file(slo): slo_recording_test(spec, service, slo)}
+    if test_shapes.representative(spec, slo) is slo:
+        files[cv.alerts_test_file(slo)] = slo_alerts_test(spec, service, slo)
+    return files
 
 
 def groups_limit_no_data(spec: Spec, slo: SLO) -> tuple[str, dict[str, Any]]:
@@ -1134,7 +1153,7 @@ def coverage_only_tests(spec: Spec, service: Service, slo: SLO) -> str:
     return _test_doc(
         spec,
         slo,
-        {cv.rules_file(slo): [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]},
+        _slo_groups(spec, service, slo),
         [(note, {"name": note, "interval": at(base), "input_series": [], "alert_rule_test": checks})],
         "without synthesisable input, only the no-data behaviour is tested.",
         path,
@@ -1479,7 +1498,7 @@ def render_service(spec: Spec, service: Service) -> dict[str, str]:
         spec, tuple(a for a in spec.prometheus_alerts() if a.service == service.name and not a.pack)
     )
     for slo in service.slos:
-        if testable(slo):
+        if test_shapes.representative(spec, slo) is not None:  # testable
             files.update(slo_test_files(spec, service, slo))
         else:
             files[cv.alerts_test_file(slo)] = coverage_only_tests(spec, service, slo)

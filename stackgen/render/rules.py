@@ -9,6 +9,7 @@ from stackgen import conventions as cv
 from stackgen import promql, slo_math
 from stackgen.durations import format_duration
 from stackgen.model import SLO, Alert, Routing, Service, Spec, Stack, Tier
+from stackgen.render import test_shapes
 from stackgen.render.common import header, yaml_list
 from stackgen.render.sli import bad_and_total, sum_by
 from stackgen.slo_math import num
@@ -301,10 +302,16 @@ def slo_rule_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str | 
 
 def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
     groups = slo_rule_groups(spec, service, slo)
-    test = cv.alerts_test_file(slo).removeprefix("prometheus/")
+    rep = test_shapes.representative(spec, slo) or slo  # untestable: its own no-data test
+    tests = cv.alerts_test_file(rep).removeprefix("prometheus/")
+    if rep is not slo:
+        tests = (
+            f"{cv.recording_test_file(slo).removeprefix('prometheus/')}; the alerts, being those of "
+            f"{rep.service}/{rep.name} but for names (same shape), in {tests}"
+        )
     head = header(
         spec.source_file,
-        f"SLO {slo.service}/{slo.name} (team {slo.team}): recording rules and burn-rate alerts. Unit tests: {test}",
+        f"SLO {slo.service}/{slo.name} (team {slo.team}): recording rules and burn-rate alerts. Unit tests: {tests}",
     )
     return head + yaml_list("groups", groups)
 
