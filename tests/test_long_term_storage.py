@@ -4,19 +4,25 @@ limits, with the SLO period free of local retention."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import DEFAULT_SPEC, require_tool
+from conftest import DEFAULT_SPEC, ROOT, require_tool
 from typer.testing import CliRunner
 
 from stackgen.cli import app
-from stackgen.pipeline import render_spec
+from stackgen.errors import LimitExceeded
+from stackgen.pipeline import load_model, render_spec
+from stackgen.render import render_all, ruler
 from stackgen.writer import write_tree
 
+FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MIMIR = {
     "kind": "mimir",
     "remote_write_url": "https://mimir.example.com/api/v1/push",
@@ -102,15 +108,10 @@ def test_ruler_mode_moves_service_rules_to_namespace_files(tmp_path: Path) -> No
         assert len(docs) == 1 and set(docs[0]) == {"namespace", "groups"}  # mimirtool's strict format
         service = path.rsplit("/", 1)[1].removesuffix(".yaml")
         assert docs[0]["namespace"] == service
-        expected = [
-            g
-            for p in sorted(files)
-            if p.startswith(f"prometheus/rules/{service}/") and p.endswith(".rules.yml")
-            for g in yaml.safe_load(files[p])["groups"]
-        ]
-        # The rule files' groups, each reading 1m behind now (remote-written samples arrive late).
+        # The rule files' rules, in order (an SLO's before its dashboard's), each group reading
+        # 1m behind now (remote-written samples arrive late).
         assert all(group.pop("query_offset") == "1m" for group in docs[0]["groups"])
-        assert docs[0]["groups"] == expected
+        assert [r for g in docs[0]["groups"] for r in g["rules"]] == service_rules(files, service)
         for group in docs[0]["groups"]:
             assert len(group["rules"]) <= 20, group["name"]  # Mimir's default per-group limit
         total_groups += len(docs[0]["groups"])
@@ -120,6 +121,95 @@ def test_ruler_mode_moves_service_rules_to_namespace_files(tmp_path: Path) -> No
         proc = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert total_groups <= 70  # Mimir's default groups per tenant
+
+
+def service_rules(files: dict[str, str], service: str) -> list[dict[str, Any]]:
+    paths = sorted(
+        (p for p in files if p.startswith(f"prometheus/rules/{service}/") and p.endswith(".rules.yml")),
+        key=lambda p: p.replace(".dashboard.", ".~."),
+    )
+    return [r for p in paths for g in yaml.load(files[p], Loader=FAST)["groups"] for r in g["rules"]]
+
+
+def rule_lines(groups_text: str) -> list[str]:
+    """The rule lines of rule groups' text: no comments, group names or settings."""
+    return [
+        line
+        for line in groups_text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and line.startswith(("  - ", "    "))
+    ]
+
+
+def thousand_slo_spec(tmp_path: Path, **limits: int) -> Path:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from synth import synthetic_spec  # type: ignore[import-not-found]
+
+    data = yaml.safe_load(synthetic_spec(1000))
+    data["routing"].pop("escalation", None)  # escalation reads the local ALERTS: refused with a ruler
+    data["stack"]["long_term_storage"] = {**MIMIR, "evaluate": "ruler", "ruler_limits": limits}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.slow
+def test_ruler_groups_are_packed_to_fit_the_limits_at_1000_slos(tmp_path: Path) -> None:
+    """1,000 SLOs over 200 services: a namespace per service cannot fit 70 groups, so every
+    service's groups share one namespace, packed in order up to the per-group limit; with
+    Mimir's defaults nothing fits, and the error says which limits would."""
+    promtool = require_tool("promtool")
+    path = thousand_slo_spec(tmp_path, rules_per_group=1000, groups_per_tenant=70)
+    spec = load_model(path, None)
+    files = render_all(spec)
+    namespaces = {p: t for p, t in files.items() if p.startswith("mimir/rules/")}
+    assert list(namespaces) == ["mimir/rules/_all-services.yaml"]
+    text = namespaces["mimir/rules/_all-services.yaml"]
+    # Read as text (36,000 rules): each group's size, and every rule line once, in order.
+    sizes = [chunk.count("\n  - record:") + chunk.count("\n  - alert:") for chunk in text.split("\n- name: ")[1:]]
+    assert len(sizes) <= 70 and max(sizes) <= 1000, sizes
+    names = re.findall(r"^- name: (.*)$", text, flags=re.M)
+    assert len(set(names)) == len(names)
+    assert re.findall(r"^  query_offset: (.*)$", text, flags=re.M) == ["1m"] * len(names)
+    sources = [
+        p
+        for s in spec.services
+        for p in sorted(
+            (p for p in files if p.startswith(f"prometheus/rules/{s.name}/")),
+            key=lambda p: p.replace(".dashboard.", ".~."),
+        )
+    ]
+    expected = [line for p in sources for line in rule_lines(files[p].partition("\ngroups:\n")[2])]
+    assert len(expected) > 30000 * 3
+    assert rule_lines(text.partition("\ngroups:\n")[2]) == expected  # every rule once, in order, verbatim
+    # promtool checks the groups as the ruler loads them (promtool 2.42 predates query_offset).
+    rules = tmp_path / "all.rules.yml"
+    rules.write_text(re.sub(r"^(namespace|  query_offset): .*\n", "", text, flags=re.M))
+    proc = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"SUCCESS: {sum(sizes)} rules found" in proc.stdout
+
+    def with_limits(rules_per_group: int, groups_per_tenant: int) -> dict[str, str]:
+        storage = dataclasses.replace(
+            spec.stack.long_term_storage, rules_per_group=rules_per_group, groups_per_tenant=groups_per_tenant
+        )
+        return ruler.render(
+            dataclasses.replace(spec, stack=dataclasses.replace(spec.stack, long_term_storage=storage)), files
+        )
+
+    with pytest.raises(LimitExceeded) as refused:  # Mimir's defaults
+        with_limits(20, 70)
+    assert refused.value.path == ("stack", "long_term_storage", "ruler_limits")
+    found = re.search(
+        r"allows 70\. Raise ruler_max_rule_groups_per_tenant to (\d+), or ruler_max_rules_per_rule_group to (\d+),",
+        refused.value.message,
+    )
+    assert found, refused.value.message
+    # Either raise is enough, and the suggested per-group limit is the smallest that fits.
+    assert with_limits(20, int(found[1])) and with_limits(int(found[2]), 70)
+    with pytest.raises(LimitExceeded):
+        with_limits(int(found[2]) - 1, 70)
+    # Where a namespace per service fits, each service keeps its own.
+    assert len(with_limits(1000, 200)) == 200
 
 
 def test_ruler_mode_frees_the_period_from_local_retention(tmp_path: Path) -> None:
@@ -139,7 +229,7 @@ def test_ruler_mode_frees_the_period_from_local_retention(tmp_path: Path) -> Non
     ("limits", "message"),
     [
         ({"rules_per_group": 10}, "rules; the mimir ruler allows 10 per group. Raise ruler_max_rules_per_rule_group"),
-        ({"groups_per_tenant": 5}, "rule groups for tenant shop-prod; the mimir ruler allows 5"),
+        ({"groups_per_tenant": 5}, "for tenant shop-prod, packed up to 20 rules each; the mimir ruler allows 5. Raise"),
     ],
 )
 def test_ruler_limits_are_located_errors(tmp_path: Path, limits: dict[str, int], message: str) -> None:

@@ -244,7 +244,7 @@ def describe(path: str) -> str:
         ("kubernetes/alloy-config", "ConfigMap: the Alloy DaemonSet's config (pod logs, CRI, redaction)"),
         ("kubernetes/namespace", "the stack's namespace"),
         ("helm/", "values for the community Helm chart named in the file name"),
-        ("mimir/rules/", "ruler namespace file of one service (mimirtool rules load)"),
+        ("mimir/rules/", "ruler namespace file of one service, or of all services packed (mimirtool rules load)"),
         ("secrets/", "where the secret files go (never committed)"),
         (".env.example", "environment variables the compose file reads"),
         ("README.md", "this file"),
