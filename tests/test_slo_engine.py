@@ -228,6 +228,12 @@ def test_generated_tests_can_fail(tmp_path: Path, rendered: Path) -> None:
     shutil.copytree(rendered, out)
     rules = out / "prometheus/rules/api/error-rate.rules.yml"
     rules.write_text(rules.read_text().replace("> 14.4", "> 20", 2))
+    # The test cases of the 1h tier (seconds of promtool; the file's days-long cases add nothing here).
+    test = out / "prometheus/tests/api/error-rate.test.yml"
+    doc = yaml.safe_load(test.read_text())
+    doc["tests"] = [c for c in doc["tests"] if c["name"].startswith("SLOBurnRate1h")]
+    assert len(doc["tests"]) == 2
+    test.write_text(yaml.safe_dump(doc, sort_keys=False))
     proc = subprocess.run(
         [promtool, "test", "rules", "tests/api/error-rate.test.yml"],
         cwd=out / "prometheus",

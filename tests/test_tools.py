@@ -77,11 +77,19 @@ def test_stackgen_validate_passes_on_the_default_stack(validate_run: subprocess.
 
 
 def test_stackgen_validate_fails_on_a_broken_rule(tmp_path: Path) -> None:
-    """On the small e2e spec (seconds of promtool, not minutes): one broken rule fails validate."""
+    """On a small spec (seconds of promtool, not minutes): one broken rule fails validate. The
+    e2e spec's 4 s evaluations would make its recording test replay a day in 21,600 steps."""
     require_tool("promtool")
     from tests.conftest import ROOT
 
-    spec = ROOT / "tests/e2e/spec.yaml"
+    data = yaml.safe_load((ROOT / "tests/e2e/spec.yaml").read_text())
+    data["stack"].update(scrape_interval="15s", evaluation_interval="1m")
+    data["services"][0]["slos"][0]["alerting"]["tiers"] = [
+        {"severity": "page", "long_window": "1h", "short_window": "5m", "burn_rate": 14.4},
+        {"severity": "ticket", "long_window": "6h", "short_window": "30m", "burn_rate": 6},
+    ]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
     out = tmp_path / "out"
     assert run([sys.executable, "-m", "stackgen", "render", "--spec", str(spec), "--out", str(out)]).returncode == 0
     rules = out / "prometheus/rules/stack.rules.yml"

@@ -212,14 +212,26 @@ class Scenario:
     # Optional traffic shape: (period seconds, busy seconds, busy multiplier) for day/night.
     busy: tuple[int, int, int] | None = None
     traffic_factor: dict[int, int] = field(default_factory=dict)
+    # Optional phases (`stackgen simulate`): (start, stop, error ratio, traffic multiplier) for
+    # input steps ending in (start, stop]; they replace onset/stop/error where they apply.
+    phases: tuple[tuple[int, int, Decimal, Decimal], ...] = ()
 
     def steps(self) -> int:
         return self.end // self.step
 
+    def _phase(self, t: int) -> tuple[int, int, Decimal, Decimal] | None:
+        return next((p for p in self.phases if p[0] < t <= p[1]), None)
+
     def error_at(self, t: int) -> Decimal:
+        phase = self._phase(t)
+        if phase is not None:
+            return phase[2]
         return self.error if self.onset < t <= self.stop else Decimal(0)
 
-    def traffic_at(self, t: int) -> int:
+    def traffic_at(self, t: int) -> int | Decimal:
+        phase = self._phase(t)
+        if phase is not None:
+            return phase[3]
         if self.busy is None:
             return 1
         period, busy, factor = self.busy
@@ -260,19 +272,19 @@ def _n(value: Decimal) -> str:
     return text
 
 
-def runs(sc: Scenario) -> list[tuple[int, int, Decimal]]:
+def runs(sc: Scenario) -> list[tuple[int, int | Decimal, Decimal]]:
     """(steps, traffic, error ratio) runs over steps 1..N, computed from the scenario's
     breakpoints rather than step by step (a 3d scenario has 8640 steps)."""
     total = sc.steps()
     points = {1, total + 1}
-    for t in (sc.onset, sc.stop):
+    for t in (sc.onset, sc.stop, *(edge for phase in sc.phases for edge in phase[:2])):
         points.add(t // sc.step + 1)
     if sc.busy is not None:
         period, busy, _ = sc.busy
         for start in range(0, sc.end + period, period):
             points.update({start // sc.step + 1, (start + busy) // sc.step + 1})
     edges = sorted(p for p in points if 1 <= p <= total + 1)
-    out: list[tuple[int, int, Decimal]] = []
+    out: list[tuple[int, int | Decimal, Decimal]] = []
     for first, nxt in itertools.pairwise(edges):
         t = first * sc.step
         value = (nxt - first, sc.traffic_at(t), sc.error_at(t))
@@ -449,7 +461,11 @@ def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Frac
     """Error ratio over a window: a ratio of sums of the base samples it holds (SLO-MATH.md).
     The base sample at time s covers (s - B, s]; a window ending at t holds those in (t - W, t].
     None when it holds none (the rule records nothing)."""
-    t = window_end(slo, window, t, base)
+    return exact_window_ratio(slo, sc, window_end(slo, window, t, base), window, base)
+
+
+def exact_window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Fraction | None:
+    """window_ratio for a window that ends exactly at t (no hourly rollup)."""
     start = max(first_base_sample(slo, base), t - window + base)
     if t < start:
         return None
@@ -624,14 +640,40 @@ def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tupl
     return groups
 
 
+def outage_history(slo: SLO, base: int) -> int:
+    """Clean traffic before the full-outage test: the longest window read exactly (every page
+    tier's long window, every short window). Windows read from hourly rollups (days long) are
+    only part full then: their timing is outage_due's, and their full-window timing is the
+    "just above" tests' (which replay the whole window)."""
+    exact = [t.long_window for t in slo.tiers if t.long_window not in rolled(slo, base)]
+    return max([*exact, *(t.short_window for t in slo.tiers)])
+
+
+def outage_due(slo: SLO, tier: Tier, sc: Scenario, base: int) -> Fraction:
+    """When errors from sc.onset after sc.onset of clean traffic push both of a tier's windows
+    over its threshold, in seconds after onset, + B/2 as in SLO-MATH.md's L*r*b/e + B/2 (which
+    it equals when the long window was full of clean traffic): with H of history the long
+    window holds H clean and D bad, so it fires near D = r*b*H/(e - r*b) instead of L*r*b/e."""
+    if tier.long_window <= sc.onset:
+        return detection(tier, slo.budget, sc.error, base)
+    threshold = Fraction(tier.burn_rate) * _fraction(slo.budget)
+    for t in range(sc.onset + base, sc.onset + tier.long_window + base, base):
+        ratios = [exact_window_ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
+        if all(r is not None and r > threshold for r in ratios):
+            return Fraction(t - sc.onset) - Fraction(base, 2)
+    raise AssertionError(f"{slo.id} {tier.long}: a full outage never crosses the threshold")
+
+
 def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str, Any]]:
-    """100% errors after a full longest window of clean traffic: every tier fires when
-    predicted (L * r * b + B/2) and stops within its short window plus B once errors stop."""
+    """100% errors after clean traffic as long as every exactly-read window: every tier fires
+    when predicted (L * r * b + B/2; a part-full rollup window by outage_due) and stops within
+    its short window plus B once errors stop."""
     base = spec.stack.base_window
     step = base // 2 if base % 2 == 0 else base
-    onset = max(t.long_window for t in slo.tiers)
+    onset = outage_history(slo, base)
     error = Decimal(1)
-    due = {t: detection(t, slo.budget, error, base) for t in slo.tiers}
+    probe = Scenario(step=step, end=0, onset=onset, stop=10**12, error=error)
+    due = {t: outage_due(slo, t, probe, base) for t in slo.tiers}
     times = {t: alert_times(slo, t, onset, due[t], base) for t in slo.tiers}
     stop = max(fire for _, fire in times.values())
     sc = Scenario(step=step, end=0, onset=onset, stop=stop, error=error)
@@ -664,7 +706,8 @@ def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict
                 }
             )
         tests.append({"eval_time": at(stopped_by(slo, tier, stop, base)), "alertname": name, "exp_alerts": []})
-        lines.append(f"{name} due {float(due[tier]):.0f}s after onset{lag_note(slo, tier, base)}")
+        part = f" (its {tier.long} window holds the {at(onset)} before it)" if tier.long_window > onset else ""
+        lines.append(f"{name} due {float(due[tier]):.0f}s after onset{part}{lag_note(slo, tier, base)}")
     note = (
         f"100% errors from {at(onset)} to {at(stop)}: " + ", ".join(lines) + "; each stops within its short "
         "window plus B after the errors stop."
