@@ -75,10 +75,11 @@ upgrade-deps: test-deps ## Try the newest release of every Python dependency (in
 	@git diff --stat -- $(LOCK) 2>/dev/null || true
 	@echo "requirements.lock now holds the newest versions that pass; review the diff and commit it"
 
-docs: $(BIN)/stackgen ## Redraw the README's pictures: docs/service-dashboard.svg from output/, docs/simulate-api-outage.svg (needs promtool, amtool)
+docs: $(BIN)/stackgen ## Redraw the README's pictures: docs/service-dashboard.svg from output/, docs/simulate-*.svg (needs promtool, amtool)
 	$(BIN)/python -m tests.support.dashboard_svg output/grafana/dashboards/team-storefront/sg-svc-api.json \
 		docs/service-dashboard.svg "opened from an SLO alert: /d/sg-svc-api?var-slo=error-rate (the top row shows that SLO)"
 	$(BIN)/stackgen simulate --scenario examples/scenarios/api-outage.yaml --svg docs/simulate-api-outage.svg
+	$(BIN)/stackgen simulate --scenario examples/scenarios/api-surge-and-slow-lists.yaml --svg docs/simulate-api-surge.svg
 
 lint: $(VENV)/.dev-installed ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check stackgen tests

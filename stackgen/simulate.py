@@ -12,20 +12,25 @@ spans. The timeline is printed, and `expect:` entries make it a test: exit 1 whe
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import yaml
 
 from stackgen import conventions as cv
 from stackgen.durations import format_duration, parse_duration
 from stackgen.errors import StackgenError, ToolMissingError, UsageError
 from stackgen.model import SLO, Spec
+from stackgen.promql import WINDOW_PLACEHOLDER
 from stackgen.render.common import yaml_text
 from stackgen.render.rule_groups import group_sizes
 from stackgen.render.rule_tests import Scenario, at, input_series
@@ -37,10 +42,15 @@ class ScenarioError(UsageError):
 
 @dataclass(frozen=True)
 class Incident:
+    """One phase of an SLO's traffic: from start for duration, this error ratio (for a latency
+    SLI, the share slower than its threshold) at this multiple of the steady traffic."""
+
     slo: SLO
     start: int  # seconds after the scenario's start (the warm-up comes before)
     duration: int
     error: Decimal
+    traffic: Decimal = Decimal(1)
+    latency: str = ""  # "p50 80ms, p99 2s": how a latency distribution became `error`
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,12 @@ class Result:
     warmup: int
     end: int
     interval: int
-    incidents: list[tuple[int, int]] = field(default_factory=list)  # (start, stop) of each
+    incidents: list[tuple[int, int, str]] = field(default_factory=list)  # (start, stop, service/slo) of each
     replayed: bool = False  # real history from a Prometheus, not a scenario
+    # Burn rate (window's error ratio / budget) per SLO and window, sampled along the timeline,
+    # as the engine recorded it: {"api/error-rate": {"5m": [(t, burn), ...]}}.
+    burn: dict[str, dict[str, list[tuple[int, float]]]] = field(default_factory=dict)
+    thresholds: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # per SLO: (tier, burn rate)
 
 
 def _duration(value: Any, where: str) -> int:
@@ -91,43 +105,169 @@ def _duration(value: Any, where: str) -> int:
         raise ScenarioError(f"{where}: {err}") from None
 
 
-def _ratio(value: Any, where: str) -> Decimal:
+def _ratio(value: Any, where: str, zero: bool = False) -> Decimal:
     text = str(value).strip()
     try:
         ratio = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
     except InvalidOperation:
-        raise ScenarioError(f"{where}: {value!r} is no error ratio: write 14% or 0.14") from None
-    if not 0 < ratio <= 1:
-        raise ScenarioError(f"{where}: an error ratio is in (0, 100%], not {value!r}")
+        raise ScenarioError(f"{where}: {value!r} is no ratio: write 14% or 0.14") from None
+    if ratio > 1 or ratio < 0 or (ratio == 0 and not zero):
+        raise ScenarioError(f"{where}: an error ratio is in {'[' if zero else '('}0, 100%], not {value!r}")
     return ratio
 
 
-def load_scenario(path: Path, spec: Spec) -> tuple[str, int, list[Incident], list[Expectation]]:
+def _traffic(value: Any, where: str) -> Decimal:
+    text = str(value).strip()
+    try:
+        factor = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text.removesuffix("x"))
+    except InvalidOperation:
+        raise ScenarioError(f"{where}: {value!r} is no traffic multiple: write 300% or 3x") from None
+    if not 0 < factor <= 1000:
+        raise ScenarioError(f"{where}: traffic is a multiple of the steady traffic in (0, 1000x], not {value!r}")
+    return factor
+
+
+Z99 = 2.3263478740408408  # the standard normal's 99th percentile
+
+
+def slower_than(threshold: Decimal, p50: float, p99: float) -> Decimal:
+    """The share of requests slower than the threshold, for latencies log-normally distributed
+    with these median and 99th percentile (seconds), to 6 digits."""
+    mu, sigma = math.log(p50), (math.log(p99) - math.log(p50)) / Z99
+    share = 0.5 * math.erfc((math.log(float(threshold)) - mu) / (sigma * math.sqrt(2)))
+    return Decimal(f"{share:.6f}")
+
+
+INCIDENT_KEYS = {"slo", "start", "duration", "errors", "traffic", "latency"}
+
+
+def _incident(raw: Any, where: str, slos: dict[str, SLO]) -> Incident:
+    if not isinstance(raw, dict) or set(raw) - INCIDENT_KEYS or "slo" not in raw or "duration" not in raw:
+        raise ScenarioError(
+            f"{where}: give slo, start, duration, and errors (or latency: {{p50, p99}}) and/or traffic; nothing else"
+        )
+    slo = slos.get(str(raw.get("slo")))
+    if slo is None:
+        raise ScenarioError(f"{where}.slo: {raw.get('slo')!r} is no SLO of the spec; one of {', '.join(slos)}")
+    start = 0 if str(raw.get("start", "0s")) in ("0", "0s") else _duration(raw["start"], f"{where}.start")
+    duration = _duration(raw["duration"], f"{where}.duration")
+    traffic = _traffic(raw["traffic"], f"{where}.traffic") if "traffic" in raw else Decimal(1)
+    if "latency" in raw:
+        if "errors" in raw:
+            raise ScenarioError(f"{where}: give errors or latency, not both")
+        latency = raw["latency"]
+        if slo.sli.kind != "latency" or slo.sli.threshold is None:
+            raise ScenarioError(f"{where}.latency: {raw['slo']} has a {slo.sli.kind} SLI: give errors instead")
+        if not isinstance(latency, dict) or set(latency) != {"p50", "p99"}:
+            raise ScenarioError(f"{where}.latency: give p50 and p99, e.g. {{p50: 80ms, p99: 1.5s}}")
+        p50, p99 = (_seconds(latency[k], f"{where}.latency.{k}") for k in ("p50", "p99"))
+        if not 0 < p50 < p99:
+            raise ScenarioError(f"{where}.latency: p99 must be above p50, both above 0")
+        error = slower_than(slo.sli.threshold, p50, p99)
+        note = f"p50 {latency['p50']}, p99 {latency['p99']}: {num_percent(error)} slower than {slo.sli.threshold}s"
+        return Incident(slo, start, duration, error, traffic, note)
+    if "errors" not in raw and "traffic" not in raw:
+        raise ScenarioError(f"{where}: give errors, latency or traffic")
+    error = _ratio(raw.get("errors", 0), f"{where}.errors", zero="traffic" in raw)
+    return Incident(slo, start, duration, error, traffic)
+
+
+def _seconds(value: Any, where: str) -> float:
+    """A latency: 80ms, 1.5s, 2m, or a number of seconds."""
+    text = str(value).strip()
+    match = re.fullmatch(r"([0-9]*\.?[0-9]+)(ms|s|m)?", text)
+    if not match:
+        raise ScenarioError(f"{where}: {value!r} is no latency: write 80ms, 1.5s or 0.08")
+    return float(match[1]) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match[2]]
+
+
+@dataclass(frozen=True)
+class RawSeries:
+    """Input given as is, in promtool's notation, one value per `every` from the scenario's start."""
+
+    series: str
+    values: list[float | None]  # None: no sample
+    every: int
+
+
+def _raw_series(raw: Any, where: str) -> RawSeries:
+    if not isinstance(raw, dict) or set(raw) - {"series", "values", "every"} or not {"series", "values"} <= set(raw):
+        raise ScenarioError(f"{where}: give series, values (promtool's notation) and optionally every (default 1m)")
+    text = str(raw["series"])
+    try:
+        parsed = promql_parser.parse(text)
+    except ValueError as err:
+        raise ScenarioError(f"{where}.series: {text!r} is no series: {err}") from None
+    if type(parsed).__name__ != "VectorSelector" or not getattr(parsed, "name", None):
+        raise ScenarioError(f'{where}.series: write a metric name with labels, e.g. queue_depth{{job="api"}}')
+    every = _duration(raw.get("every", "1m"), f"{where}.every")
+    try:
+        values = expand_values(str(raw["values"]))
+    except ValueError as err:
+        raise ScenarioError(f"{where}.values: {err}") from None
+    return RawSeries(text, values, every)
+
+
+_UNSIGNED = r"(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+VALUE_TOKEN = re.compile(rf"^([-+]?{_UNSIGNED}|_|stale)(?:([-+])({_UNSIGNED}))?(?:x([0-9]+))?$")
+
+
+def expand_values(text: str) -> list[float | None]:
+    """promtool's input notation ("1 2x3 5+1x2 _x2") as one value per sample; None for `_`.
+    `a+bxn` is a followed by n more samples rising by b; `axn` (no step) is n+1 samples of a;
+    `_xn` is n gaps (checked against promtool: "1 _x3 5" puts 5 at the fourth step)."""
+    out: list[float | None] = []
+    for token in text.split():
+        match = VALUE_TOKEN.match(token)
+        if not match:
+            raise ValueError(f"{token!r} is not promtool notation (1, 2x3, 5+1x2, _x4)")
+        first, sign, step, count = match.groups()
+        if first == "stale":
+            raise ValueError("stale markers are not supported in scenarios: leave a gap with _")
+        n = int(count) if count else 0
+        if first == "_":
+            if sign:
+                raise ValueError(f"{token!r}: a gap has no step")
+            out += [None] * (n if count else 1)  # `_x3` is three gaps (promtool's reading)
+            continue
+        a = float(first)
+        b = (float(step) if sign == "+" else -float(step)) if sign else 0.0
+        out += [a + b * i for i in range(n + 1)]
+        if len(out) > 1_000_000:
+            raise ValueError("more than 1,000,000 values")
+    if not out:
+        raise ValueError("no values")
+    return out
+
+
+def load_scenario(path: Path, spec: Spec) -> tuple[str, int, list[Incident], list[RawSeries], list[Expectation]]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise ScenarioError(f"{path}: cannot read the scenario: {err}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("incidents"), list) or not data["incidents"]:
-        raise ScenarioError(f"{path}: a scenario is a mapping with incidents: [{{slo, start, duration, errors}}, ...]")
-    slos = {f"{s.service}/{s.name}": s for s in spec.slos}
-    incidents = []
-    for i, raw in enumerate(data["incidents"]):
-        where = f"{path}: incidents[{i}]"
-        if not isinstance(raw, dict) or set(raw) - {"slo", "start", "duration", "errors"}:
-            raise ScenarioError(f"{where}: give slo, start, duration and errors (nothing else)")
-        slo = slos.get(str(raw.get("slo")))
-        if slo is None:
-            raise ScenarioError(f"{where}.slo: {raw.get('slo')!r} is no SLO of the spec; one of {', '.join(slos)}")
-        incidents.append(
-            Incident(
-                slo,
-                0 if str(raw.get("start", "0s")) in ("0", "0s") else _duration(raw["start"], f"{where}.start"),
-                _duration(raw.get("duration"), f"{where}.duration"),
-                _ratio(raw.get("errors"), f"{where}.errors"),
-            )
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("incidents", []), list)
+        or not isinstance(data.get("series", []), list)
+        or not (data.get("incidents") or data.get("series"))
+    ):
+        raise ScenarioError(
+            f"{path}: a scenario is a mapping with incidents: [{{slo, start, duration, errors}}, ...] "
+            "and/or series: [{series, values}, ...]"
         )
-    end = max(i.start + i.duration for i in incidents)
-    end = _duration(data["duration"], f"{path}: duration") if "duration" in data else end + 3600
+    slos = {f"{s.service}/{s.name}": s for s in spec.slos}
+    incidents = [_incident(raw, f"{path}: incidents[{i}]", slos) for i, raw in enumerate(data.get("incidents") or [])]
+    for slo in dict.fromkeys(i.slo for i in incidents):
+        mine = sorted((i for i in incidents if i.slo == slo), key=lambda i: i.start)
+        for a, b in itertools.pairwise(mine):
+            if b.start < a.start + a.duration:
+                raise ScenarioError(
+                    f"{path}: incidents of {slo.service}/{slo.name} overlap ({_t(a.start)} for "
+                    f"{format_duration(a.duration)}, then {_t(b.start)}): give one phase per time"
+                )
+    raw_series = [_raw_series(raw, f"{path}: series[{i}]") for i, raw in enumerate(data.get("series") or [])]
+    ends = [i.start + i.duration for i in incidents] + [len(s.values) * s.every for s in raw_series]
+    end = _duration(data["duration"], f"{path}: duration") if "duration" in data else max(ends) + 3600
     expectations = []
     for i, raw in enumerate(data.get("expect") or []):
         where = f"{path}: expect[{i}]"
@@ -155,20 +295,21 @@ def load_scenario(path: Path, spec: Spec) -> tuple[str, int, list[Incident], lis
             f"fires within {format_duration(within)}" if fires and within else "fires" if fires else "never fires"
         )
         expectations.append(Expectation(i, raw.get("alert"), raw.get("slo"), raw.get("receiver"), fires, within, text))
-    return str(data.get("name", path.stem)), end, incidents, expectations
+    return str(data.get("name", path.stem)), end, incidents, raw_series, expectations
 
 
-def warmup_for(incidents: list[Incident]) -> int:
+def warmup_for(incidents: list[Incident], slos: list[SLO] | None = None) -> int:
     """Steady traffic first, as long as the longest alerting window read, so each window is
-    full when the incident starts (the math assumes it)."""
-    return max(max(tier.long_window for tier in i.slo.tiers) for i in incidents)
+    full when the incident starts (the math assumes it). Raw series alone need none."""
+    read = [i.slo for i in incidents] + list(slos or [])
+    return max((max(tier.long_window for tier in slo.tiers) for slo in read), default=0)
 
 
 GOT = re.compile(r"^\s*got:\s*(.*)$")
 # One sample of a "got:" list: {labels} value, samples joined by ", ".
 SAMPLE = re.compile(r'(\{(?:[^"}]|"(?:[^"\\]|\\.)*")*\})\s+([-+0-9.eE]+|NaN|[-+]Inf)')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-QUERY = re.compile(r'^\s*expr: "(.*)", time: ')
+QUERY = re.compile(r'^\s*expr: "(.*)", time: ([0-9a-z]+)')
 
 
 def _unquote(text: str) -> str:
@@ -180,28 +321,110 @@ def _labels(text: str) -> dict[str, str]:
     return {k: _unquote(v) for k, v in LABEL.findall(text)}
 
 
-def incident_series(spec: Spec, incidents: list[Incident], end: int) -> tuple[list[dict[str, str]], int, int]:
-    """Synthesised input series for the incidents: (series, warm-up, input step)."""
+def incident_series(
+    spec: Spec, incidents: list[Incident], raw: list[RawSeries], end: int, slos: list[SLO]
+) -> tuple[list[dict[str, str]], int, int]:
+    """Synthesised input series for the incidents, and the raw series as given: (series,
+    warm-up, input step). The warm-up is as long as the longest alert window of `slos`."""
     base = spec.stack.base_window
     step = base // 2 if base % 2 == 0 else base
-    warmup = warmup_for(incidents)
+    warmup = warmup_for(incidents, slos)
+    warmup -= warmup % step
     total = warmup + end
     series: list[dict[str, str]] = []
     for slo in dict.fromkeys(i.slo for i in incidents):
-        mine = [i for i in incidents if i.slo == slo]
-        if len(mine) > 1:
-            raise ScenarioError(f"one incident per SLO for now: {slo.service}/{slo.name} has {len(mine)}")
-        (incident,) = mine
-        onset = warmup + incident.start
-        sc = Scenario(step=step, end=total, onset=onset, stop=onset + incident.duration, error=incident.error)
+        phases = tuple(
+            (warmup + i.start, warmup + i.start + i.duration, i.error, i.traffic) for i in incidents if i.slo == slo
+        )
+        sc = Scenario(step=step, end=total, onset=0, stop=0, error=Decimal(0), phases=phases)
         made = input_series(slo, sc)
         if made is None:
             raise ScenarioError(
-                f"SLO {slo.service}/{slo.name}: its SLI's series cannot be synthesised (custom PromQL); "
-                "simulate the SLOs with events, latency or availability SLIs"
+                f"SLO {slo.service}/{slo.name}: its SLI's series cannot be synthesised (custom PromQL): "
+                "give its raw series under series: instead"
             )
         series += made
+    for given in raw:
+        if given.every % step and step % given.every:
+            raise ScenarioError(f"series {given.series}: every must be a multiple of {at(step)} (the input step)")
+        # Held at its first value through the warm-up; each value repeated to the input step.
+        first = given.values[0]
+        values = [first] * (warmup // step) + [v for v in given.values for _ in range(max(1, given.every // step))]
+        series.append({"series": given.series, "values": compress(values[: total // step + 1])})
     return series, warmup, step
+
+
+def compress(values: list[float | None]) -> str:
+    """Values in promtool's notation, runs of equal steps written as `a+bxn`, gaps as `_xn`."""
+    out: list[str] = []
+    i = 0
+    while i < len(values):
+        v = values[i]
+        j = i + 1
+        if v is None:
+            while j < len(values) and values[j] is None:
+                j += 1
+            out.append("_" if j - i == 1 else f"_x{j - i}")
+        else:
+            nxt = values[j] if j < len(values) else None
+            step = (nxt - v) if nxt is not None else 0.0
+            while j < len(values) and values[j] is not None and values[j] == v + step * (j - i):
+                j += 1
+            n = j - i - 1
+            text = _g(v)
+            out.append(text if n == 0 else f"{text}{'+' if step >= 0 else '-'}{_g(abs(step))}x{n}")
+        i = j
+    return " ".join(out)
+
+
+def _g(value: float) -> str:
+    """A value as promtool reads it: plain decimals (no exponent), shortest exact form."""
+    return format(Decimal(repr(value)).normalize(), "f")
+
+
+def sli_metrics(slo: SLO) -> set[str]:
+    """Metric names the SLO's base rules read (custom PromQL included)."""
+    sli = slo.sli
+    names: set[str] = set()
+    for text in (sli.bad, sli.good, sli.total, sli.error_ratio):
+        if text:
+            try:
+                _walk(promql_parser.parse(text.replace(WINDOW_PLACEHOLDER, "5m")), names)
+            except ValueError:
+                continue
+    if sli.histogram:
+        names |= {f"{sli.histogram}_bucket", f"{sli.histogram}_count"}
+    if sli.metric:
+        names.add(sli.metric)
+    return names
+
+
+def _walk(node: Any, names: set[str]) -> None:
+    if type(node).__name__ == "VectorSelector":
+        if node.name:
+            names.add(node.name)
+        return
+    for attr in ("lhs", "rhs", "expr", "vector_selector", "param"):
+        child = getattr(node, attr, None)
+        if child is not None and not isinstance(child, (str, int, float)):
+            _walk(child, names)
+    for child in getattr(node, "args", None) or []:
+        _walk(child, names)
+
+
+def plain_rule_files(files: dict[str, str]) -> list[str]:
+    """Rule files of plain alerts and alert packs: what raw series can make fire."""
+    return sorted(
+        p
+        for p in files
+        if p.startswith("prometheus/rules/")
+        and p.endswith(".yml")
+        and p != cv.STACK_RULES
+        and (p.count("/") == 2 or p.rsplit("/", 1)[1].startswith("_"))
+    )
+
+
+BURN_POINTS = 120  # burn-rate samples along the timeline, per SLO
 
 
 def evaluate(
@@ -211,13 +434,16 @@ def evaluate(
     series: list[dict[str, str]],
     timing: tuple[int, int, int],
     work: Path,
-) -> list[Span]:
-    """Run the SLOs' rule files and the stack's over input series in promtool; the firing
-    spans. timing: (warm-up before the timeline, the timeline's length, input step)."""
+    extra_rule_files: list[str] | None = None,
+) -> tuple[list[Span], dict[str, dict[str, list[tuple[int, float]]]]]:
+    """Run the SLOs' rule files and the stack's over input series in promtool: the firing
+    spans, and each SLO's burn rate per window along the timeline. timing: (warm-up before
+    the timeline, the timeline's length, input step)."""
     warmup, end, step = timing
     base = spec.stack.base_window
     total = warmup + end
-    rule_files = [*sorted({cv.rules_file(slo) for slo in slos}), cv.STACK_RULES]
+    rule_files = [*sorted({cv.rules_file(slo) for slo in slos}), cv.STACK_RULES, *(extra_rule_files or [])]
+    rule_files = list(dict.fromkeys(rule_files))
     for path, text in files.items():
         if path.startswith(("prometheus/", "alertmanager/")):
             target = work / path
@@ -233,17 +459,20 @@ def evaluate(
         "last": f"max_over_time(timestamp({firing})[{window}])",
         "count": f"count_over_time({firing}[{window}])",
     }
+    checks = [{"expr": q, "eval_time": at(total), "exp_samples": []} for q in queries.values()]
+    # Burn rates: every window's recorded ratio, sampled along the timeline (promtool prints
+    # what a query returned when it differs from the expected: nothing is expected).
+    every = max(base, -(-end // BURN_POINTS) // base * base)
+    ratios = {
+        slo: f'{{__name__=~"slo:sli_error:ratio_rate.+", service="{slo.service}", slo="{slo.name}"}}' for slo in slos
+    }
+    for expr in ratios.values():
+        checks += [{"expr": expr, "eval_time": at(warmup + t), "exp_samples": []} for t in range(0, end + 1, every)]
     doc = {
         "rule_files": [f"../{f.removeprefix('prometheus/')}" for f in rule_files],
         "evaluation_interval": at(base),
         "group_eval_order": order,
-        "tests": [
-            {
-                "interval": at(step),
-                "input_series": series,
-                "promql_expr_test": [{"expr": q, "eval_time": at(total), "exp_samples": []} for q in queries.values()],
-            }
-        ],
+        "tests": [{"interval": at(step), "input_series": series, "promql_expr_test": checks}],
     }
     test = work / "prometheus/simulate/scenario.test.yml"
     test.parent.mkdir(parents=True, exist_ok=True)
@@ -261,12 +490,18 @@ def evaluate(
     if "no file match" in proc.stderr or "no file match" in proc.stdout:
         raise StackgenError(f"promtool did not find the rendered rule files: {proc.stderr.strip()[:500]}")
     values: dict[str, dict[tuple[tuple[str, str], ...], float]] = {k: {} for k in queries}
-    current = None
+    burn: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    by_ratio = {expr: slo for slo, expr in ratios.items()}
+    current: str | None = None
+    slo_now: SLO | None = None
+    when = 0
     names = {q: k for k, q in queries.items()}
     for line in (proc.stdout + "\n" + proc.stderr).splitlines():  # promtool reports failures on stderr
         match = QUERY.match(line)
         if match:
-            current = names.get(_unquote(match.group(1)))
+            expr = _unquote(match.group(1))
+            current, slo_now = names.get(expr), by_ratio.get(expr)
+            when = parse_duration(match.group(2)) - warmup if match.group(2) else 0
             continue
         got = GOT.match(line)
         if got and current:
@@ -274,6 +509,12 @@ def evaluate(
                 labels = _labels(sample.group(1))
                 labels.pop("__name__", None)
                 values[current][tuple(sorted(labels.items()))] = float(sample.group(2))
+        elif got and slo_now is not None:
+            for sample in SAMPLE.finditer(got.group(1)):
+                name = _labels(sample.group(1)).get("__name__", "")
+                window = name.removeprefix("slo:sli_error:ratio_rate")
+                curves = burn.setdefault(f"{slo_now.service}/{slo_now.name}", {})
+                curves.setdefault(window, []).append((when, float(sample.group(2)) / float(slo_now.budget)))
     if not any(values.values()):  # Watchdog always fires: no sample means promtool did not run
         raise StackgenError(f"promtool could not run the scenario: {(proc.stderr or proc.stdout)[-2000:]}")
     spans = []
@@ -283,7 +524,10 @@ def evaluate(
         spans.append(
             Span(labels, int(first) - warmup, int(values["last"][key]) - warmup, int(values["count"].get(key, 0)))
         )
-    return sorted(spans, key=lambda s: (s.first, s.name, sorted(s.labels.items())))
+    for curves in burn.values():
+        for points in curves.values():
+            points.sort()
+    return sorted(spans, key=lambda s: (s.first, s.name, sorted(s.labels.items()))), burn
 
 
 def route(spans: list[Span], config: Path, work: Path) -> None:
@@ -353,9 +597,11 @@ def check(expectations: list[Expectation], spans: list[Span], incidents: list[In
     """Each expectation against the spans; `within` counts from the start of the named SLO's
     incident, or of the first incident."""
     failures = []
-    starts = {f"{i.slo.service}/{i.slo.name}": i.start for i in incidents}
+    starts: dict[str, int] = {}
+    for incident in incidents:  # an SLO's first incident
+        starts.setdefault(f"{incident.slo.service}/{incident.slo.name}", incident.start)
     for expect in expectations:
-        onset = starts.get(expect.slo or "", min(starts.values()))
+        onset = starts.get(expect.slo or "", min(starts.values(), default=0))
         hits = [
             s
             for s in spans
@@ -387,20 +633,38 @@ def routed(spec: Spec, files: dict[str, str], spans: list[Span], work: Path) -> 
 
 
 def simulate(spec: Spec, files: dict[str, str], scenario: Path) -> tuple[str, list[str], Result]:
-    name, end, incidents, expectations = load_scenario(scenario, spec)
-    described = [
-        f"incident: {i.slo.service}/{i.slo.name} at {num_percent(i.error)} errors from {_t(i.start)} for "
-        f"{format_duration(i.duration)}"
-        for i in incidents
-    ]
+    name, end, incidents, raw, expectations = load_scenario(scenario, spec)
+    described = []
+    for i in incidents:
+        what = i.latency or f"{num_percent(i.error)} errors"
+        traffic = "" if i.traffic == 1 else f" at {_traffic_text(i.traffic)} traffic"
+        described.append(
+            f"incident: {i.slo.service}/{i.slo.name} at {what}{traffic} from {_t(i.start)} for "
+            f"{format_duration(i.duration)}"
+        )
+    # SLOs whose SLI reads a raw series of the scenario (custom PromQL included) are evaluated too.
+    fed = {m for given in raw for m in [given.series.split("{", 1)[0].strip()]}
+    slos = list(dict.fromkeys([i.slo for i in incidents] + [s for s in spec.slos if sli_metrics(s) & fed]))
+    described += [f"series: {given.series} ({len(given.values)} values, one per {at(given.every)})" for given in raw]
     with tempfile.TemporaryDirectory(prefix="stackgen-simulate-") as tmp:
         work = Path(tmp)
-        series, warmup, step = incident_series(spec, incidents, end)
-        slos = list(dict.fromkeys(i.slo for i in incidents))
-        spans = routed(spec, files, evaluate(spec, files, slos, series, (warmup, end, step), work), work)
+        series, warmup, step = incident_series(spec, incidents, raw, end, slos)
+        spans, burn = evaluate(
+            spec, files, slos, series, (warmup, end, step), work, plain_rule_files(files) if raw else []
+        )
+        spans = routed(spec, files, spans, work)
     result = Result(spans, check(expectations, spans, incidents), warmup, end, spec.stack.base_window)
-    result.incidents = [(i.start, i.start + i.duration) for i in incidents]
+    result.incidents = [(i.start, i.start + i.duration, f"{i.slo.service}/{i.slo.name}") for i in incidents]
+    result.burn = burn
+    result.thresholds = {
+        f"{slo.service}/{slo.name}": [(f"{t.severity} {t.long}/{t.short}", float(t.burn_rate)) for t in slo.tiers]
+        for slo in slos
+    }
     return name, described, result
+
+
+def _traffic_text(factor: Decimal) -> str:
+    return f"{(factor * 100).normalize():f}%"
 
 
 def num_percent(ratio: Decimal) -> str:
@@ -459,36 +723,41 @@ def timeline(name: str, incidents_text: list[str], result: Result) -> str:
 SEVERITY_COLOURS = {"critical": "#d44a3a", "warning": "#e0a31d", "info": "#3274d9"}
 
 
+WINDOW_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+
+
 def svg(name: str, result: Result) -> str:
     """The timeline as an SVG: a bar per alert from its first firing to when it stops (colour
-    by severity, grey when inhibited), the incidents shaded, receivers beside each bar."""
+    by severity, grey when inhibited), the incidents shaded, receivers beside each bar; under
+    it, per SLO, the burn rate of each window as the engine recorded it (log scale) against
+    each tier's threshold."""
     from xml.sax.saxutils import escape
 
-    left, width, row, top = 260, 640, 26, 40
+    left, width, row, top, panel = 260, 640, 26, 40, 170
     end = result.end
 
     def x(t: int) -> float:
         return left + width * max(0, min(t, end)) / end
 
-    height = top + row * max(1, len(result.spans)) + 40
+    rows = row * max(1, len(result.spans))
+    height = top + rows + 40 + (panel + 30) * len(result.burn)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 420}" height="{height}" '
         'font-family="sans-serif" font-size="12">',
         f"<title>stackgen simulate: {escape(name)}</title>",
         f'<text x="10" y="20" font-size="14" font-weight="bold">Scenario {escape(name)}</text>',
     ]
-    for start, stop in result.incidents:
+    for start, stop, _ in result.incidents:
         parts.append(
             f'<rect x="{x(start):.1f}" y="{top - 10}" width="{x(stop) - x(start):.1f}" '
-            f'height="{row * max(1, len(result.spans)) + 10}" fill="#f2cc0c" fill-opacity="0.25"/>'
+            f'height="{rows + 10}" fill="#f2cc0c" fill-opacity="0.25"/>'
         )
     for i, span in enumerate(result.spans):
         y = top + i * row
         stop = end if span.last + result.interval > end else span.last + result.interval
         colour = "#999999" if span.inhibited_by else SEVERITY_COLOURS.get(span.labels.get("severity", ""), "#5a5a5a")
-        label = span.name + (
-            f" ({span.labels['slo']}, {span.labels.get('tier', '')})" if span.labels.get("slo") else ""
-        )
+        about = ", ".join(v for v in (span.labels.get("slo"), span.labels.get("tier")) if v)
+        label = span.name + (f" ({about})" if about else "")
         note = ", ".join(span.receivers) + (f" (inhibited by {span.inhibited_by})" if span.inhibited_by else "")
         parts += [
             f'<text x="10" y="{y + 16}">{escape(label)}</text>',
@@ -496,21 +765,84 @@ def svg(name: str, result: Result) -> str:
             f'height="{row - 8}" fill="{colour}"><title>{escape(_t(span.first))} to {escape(_t(stop))}</title></rect>',
             f'<text x="{left + width + 10}" y="{y + 16}">{escape(note)}</text>',
         ]
-    axis = top + row * max(1, len(result.spans)) + 8
-    parts.append(f'<line x1="{left}" y1="{axis}" x2="{left + width}" y2="{axis}" stroke="#333"/>')
-    ticks = 8
-    for k in range(ticks + 1):
-        t = end * k // ticks
-        parts.append(f'<text x="{x(t):.1f}" y="{axis + 16}" text-anchor="middle">{escape(_t(t))}</text>')
+    axis = top + rows + 8
+    parts += _axis(axis, end, x)
+    for k, (slo, curves) in enumerate(sorted(result.burn.items())):
+        y = axis + 40 + k * (panel + 30)
+        for start, stop, which in result.incidents:
+            if which == slo:
+                parts.append(
+                    f'<rect x="{x(start):.1f}" y="{y}" width="{x(stop) - x(start):.1f}" height="{panel}" '
+                    'fill="#f2cc0c" fill-opacity="0.25"/>'
+                )
+        parts += _burn_panel(slo, curves, result.thresholds.get(slo, []), y, panel, x)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def _axis(y: int, end: int, x: Callable[[int], float]) -> list[str]:
+    from xml.sax.saxutils import escape
+
+    out = [f'<line x1="{x(0)}" y1="{y}" x2="{x(end)}" y2="{y}" stroke="#333"/>']
+    # Round steps, at most 10 ticks: +15m, +30m, ... rather than +18m45s.
+    step = next((s for s in TICK_STEPS if end // s <= 10), TICK_STEPS[-1] * (end // TICK_STEPS[-1] // 10 + 1))
+    for t in range(0, end + 1, step):
+        out.append(f'<text x="{x(t):.1f}" y="{y + 16}" text-anchor="middle">{escape(_t(t))}</text>')
+    return out
+
+
+TICK_STEPS = (60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _burn_panel(
+    slo: str,
+    curves: dict[str, list[tuple[int, float]]],
+    thresholds: list[tuple[str, float]],
+    top: int,
+    height: int,
+    x: Callable[[int], float],
+) -> list[str]:
+    """One SLO's burn rate per window (log scale, 0.1x at the bottom) and its tiers' thresholds."""
+    from xml.sax.saxutils import escape
+
+    peak = max([v for points in curves.values() for _, v in points] + [r for _, r in thresholds] + [1.0])
+    low, high = math.log10(0.1), math.log10(peak * 1.5)
+
+    def y(burn: float) -> float:
+        return top + height - height * (math.log10(max(burn, 0.1)) - low) / (high - low)
+
+    right = x(10**12)
+    out = [
+        f'<text x="10" y="{top + 12}" font-weight="bold">burn rate, {escape(slo)}</text>',
+        f'<text x="10" y="{top + 28}" fill="#555">error ratio / budget, log</text>',
+        f'<rect x="{x(0)}" y="{top}" width="{right - x(0):.1f}" height="{height}" fill="none" stroke="#ccc"/>',
+    ]
+    for value in (0.1, 1, 10, 100, 1000):
+        if value <= peak * 1.5:
+            out.append(f'<text x="{x(0) - 6}" y="{y(value) + 4:.1f}" text-anchor="end" fill="#555">{value:g}x</text>')
+    for label, rate in thresholds:
+        out += [
+            f'<line x1="{x(0)}" y1="{y(rate):.1f}" x2="{right:.1f}" y2="{y(rate):.1f}" stroke="#d44a3a" '
+            'stroke-dasharray="4 3" stroke-width="1"/>',
+            f'<text x="{right + 6:.1f}" y="{y(rate) + 4:.1f}" fill="#d44a3a">{escape(label)} &gt; {rate:g}x</text>',
+        ]
+    windows = sorted(curves, key=parse_duration)
+    for i, window in enumerate(windows):
+        colour = WINDOW_COLOURS[i % len(WINDOW_COLOURS)]
+        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in curves[window])
+        out += [
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5">'
+            f"<title>{escape(window)} window</title></polyline>",
+            f'<text x="{10 + (i % 4) * 60}" y="{top + 48 + (i // 4) * 16}" fill="{colour}">{escape(window)}</text>',
+        ]
+    return out
 
 
 # --- Replay ----------------------------------------------------------------------------------
 
 
 def raw_selectors(slo: SLO) -> list[str] | None:
-    """The raw series an SLO's base rules read, as selectors to fetch; None for custom PromQL."""
+    """The raw series an SLO's base rules read, as selectors to fetch."""
     sli = slo.sli
     if sli.kind == "events":
         return [text for text in (sli.total, sli.bad, sli.good) if text]
@@ -518,6 +850,10 @@ def raw_selectors(slo: SLO) -> list[str] | None:
         return [f"{sli.histogram}_bucket{sli.selector or ''}", f"{sli.histogram}_count{sli.selector or ''}"]
     if sli.kind == "availability" and sli.metric:
         return [f"{sli.metric}{sli.selector or ''}"]
+    if sli.kind == "raw" and not sli.native:
+        # Custom PromQL: every series of each metric it reads (its own matchers are inside
+        # the expression, which the replayed rules apply).
+        return sorted(sli_metrics(slo)) or None
     return None
 
 
@@ -563,7 +899,9 @@ def replay(spec: Spec, files: dict[str, str], api: Any, start: int, stop: int) -
     slos = [slo for slo in spec.slos if raw_selectors(slo)]
     skipped = [f"{slo.service}/{slo.name}" for slo in spec.slos if not raw_selectors(slo)]
     if not slos:
-        raise UsageError("no SLO of the spec reads raw series stackgen can fetch (all are custom PromQL)")
+        raise UsageError(
+            "no SLO of the spec reads series stackgen can replay (native histograms have no promtool input notation)"
+        )
     base = spec.stack.base_window
     step = spec.stack.scrape_interval
     warmup = max(max(t.long_window for t in slo.tiers) for slo in slos)
@@ -571,10 +909,15 @@ def replay(spec: Spec, files: dict[str, str], api: Any, start: int, stop: int) -
     first -= first % step
     series = [s for slo in slos for s in fetched_series(api, raw_selectors(slo) or [], first, stop, step)]
     notes = [f"replayed {len(series)} series of {len(slos)} SLO(s) from {api.base}"]
-    notes += [f"skipped (custom PromQL): {', '.join(skipped)}"] if skipped else []
+    notes += [f"skipped (native histograms: no promtool input notation): {', '.join(skipped)}"] if skipped else []
     end = stop - start
     with tempfile.TemporaryDirectory(prefix="stackgen-replay-") as tmp:
         work = Path(tmp)
-        spans = evaluate(spec, files, slos, series, (start - first, end, step), work)
+        spans, burn = evaluate(spec, files, slos, series, (start - first, end, step), work)
         spans = routed(spec, files, spans, work)
-    return notes, Result(spans, [], start - first, end, base, replayed=True)
+    result = Result(spans, [], start - first, end, base, replayed=True, burn=burn)
+    result.thresholds = {
+        f"{slo.service}/{slo.name}": [(f"{t.severity} {t.long}/{t.short}", float(t.burn_rate)) for t in slo.tiers]
+        for slo in slos
+    }
+    return notes, result
