@@ -11,13 +11,61 @@ import promql_parser
 WINDOW_PLACEHOLDER = "{{window}}"
 
 
-def parse_error(expr: str) -> str | None:
-    """None if expr parses as PromQL, else the parser's message."""
+# Same length as {{window}}, so a column promtool reports is the user's column too.
+WINDOW_STAND_IN = "999999999s"
+
+
+def parse_error(expr: str, offset: int = 0) -> str | None:
+    """None if expr parses as PromQL, else what is wrong, and where when promtool (Prometheus'
+    own parser) is on PATH: promql-parser's messages carry no position. offset: characters the
+    caller put before the user's text (not counted in the position)."""
     try:
-        promql_parser.parse(expr)
+        promql_parser.parse(expr.replace(WINDOW_PLACEHOLDER, WINDOW_STAND_IN))
     except (ValueError, RuntimeError, TypeError) as err:  # the binding raises ValueError
-        return str(err) or "does not parse"
+        return promtool_says(expr, offset) or str(err) or "does not parse"
     return None
+
+
+_PROMTOOL_ERROR = re.compile(r"could not parse expression: (\d+):(\d+): parse error: (.*)$", re.M)
+
+
+def promtool_says(expr: str, offset: int = 0) -> str | None:
+    """Prometheus' own parse error for expr, with its position, from `promtool check rules`
+    on a one-rule file; None without promtool (or when it accepts expr)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return None
+    text = expr.replace(WINDOW_PLACEHOLDER, WINDOW_STAND_IN)
+    doc = {"groups": [{"name": "check", "rules": [{"record": "check", "expr": text}]}]}
+    with tempfile.TemporaryDirectory(prefix="stackgen-promql-") as tmp:
+        path = f"{tmp}/rule.yml"
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(yaml.safe_dump(doc, allow_unicode=True))
+        try:
+            proc = subprocess.run([promtool, "check", "rules", path], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    found = _PROMTOOL_ERROR.search(proc.stdout + proc.stderr)
+    if not found:
+        return None
+    line, column, message = int(found[1]), int(found[2]), found[3].strip()
+    lines = expr.split("\n")
+    if line == 1:
+        column, expr, lines[0] = max(1, column - offset), expr[offset:], lines[0][offset:]
+    where = f"character {column}" if len(lines) == 1 else f"line {line}, column {column}"
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    before = source[: column - 1]
+    near = before[-20:]
+    if len(before) > 20 and re.match(r"[\w:.]", before[-21]):
+        near = re.sub(r"^[\w:.]+", "", near)  # start at a token, not inside a name
+    shown = f" (after `{near.strip()}`)" if near.strip() else ""
+    return f"at {where}{shown}: {message} (promtool)"
 
 
 def outside_strings(expr: str) -> str:
@@ -45,7 +93,7 @@ def matchers_error(matchers: str) -> str | None:
     text = matchers.strip()
     if not (text.startswith("{") and text.endswith("}")):
         return 'write label matchers in braces, e.g. {job="api"}'
-    err = parse_error("x" + text)
+    err = parse_error("x" + text, offset=1)
     if err:
         return err
     if not is_vector_selector("x" + text) or outside_strings(text).count("{") != 1:

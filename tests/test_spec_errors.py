@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stackgen.cli import app
-from tests.conftest import DEFAULT_SPEC
+from tests.conftest import DEFAULT_SPEC, require_tool
 
 runner = CliRunner()
 BASE = DEFAULT_SPEC.read_text()
@@ -263,3 +263,29 @@ def test_schema_file_is_referenced_by_default_spec() -> None:
     schema_path = (DEFAULT_SPEC.parent / first.split("$schema=")[1]).resolve()
     assert schema_path.exists()
     assert yaml.safe_load(schema_path.read_text())["$schema"].startswith("https://json-schema.org/")
+
+
+def test_promql_errors_say_where_with_prometheus_own_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """promql-parser's messages carry no position: promtool (Prometheus' parser) gives it;
+    without promtool the parser's message stands."""
+    require_tool("promtool")
+    text = replace(
+        'bad: \'http_requests_total{job="api", code=~"5.."}\'',
+        'bad: \'http_requests_total{job="api" code=~"5.."}\'',
+    )
+    code, output = render_text(tmp_path, text)
+    assert code == 2
+    flat = " ".join(output.split())
+    assert (
+        'services[0].slos[1].sli.events.bad: PromQL does not parse: at character 31 (after `{job="api"`): '
+        'unexpected identifier "code" in label matching' in flat
+    ), output
+    assert f"slos.yaml:{line_of(text, 'code=~')}:" in flat
+    from stackgen import promql
+
+    assert promql.parse_error("sum(rate(x[{{window}}]) foo") == (
+        'at character 25 (after `rate(x[{{window}}])`): unexpected identifier "foo" in aggregation (promtool)'
+    )
+    assert promql.matchers_error('{job="api" code="5"}').startswith("at character 12 ")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert promql.parse_error('x{job="api" code="5"}') == "invalid promql query"
