@@ -144,8 +144,14 @@ def quote(value: str) -> str:
     """A double-quoted string literal that PromQL and LogQL read back as exactly `value`.
 
     JSON's escapes are a subset of Go's (\\" \\\\ \\n \\t \\uXXXX ...), and JSON escapes every
-    control character, which a Go string literal cannot hold raw."""
+    control character, which a Go string literal cannot hold raw. Values with nothing to escape
+    (nearly all: a 1,000-SLO render quotes 60,000) skip the encoder."""
+    if _NEEDS_ESCAPE.search(value) is None:
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=False)
+
+
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')  # what json.dumps(ensure_ascii=False) escapes
 
 
 def quote_meta(value: str) -> str:

@@ -272,3 +272,14 @@ def test_selector_fields_in_a_spec_are_refused_with_their_path() -> None:
         build_model(load_spec_text(yaml.safe_dump(spec)))
     text = str(err.value)
     assert "sli.latency.selector" in text and "sli.events.bad" in text and "sli.events.total" in text, text
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text())
+def test_quote_fast_path_is_the_json_encoder(value: str) -> None:
+    """promql.quote skips json.dumps for values with nothing to escape: the same text either way."""
+    import json
+
+    from stackgen.promql import quote
+
+    assert quote(value) == json.dumps(value, ensure_ascii=False)

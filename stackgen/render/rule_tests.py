@@ -1126,7 +1126,7 @@ def slo_alerts_test(spec: Spec, service: Service, slo: SLO) -> str:
 
 
 def _slo_groups(spec: Spec, service: Service, slo: SLO) -> dict[str, list[str]]:
-    return {cv.rules_file(slo): [group["name"] for _, group in rule_render.slo_rule_groups(spec, service, slo)]}
+    return {cv.rules_file(slo): rule_render.slo_group_names(spec, slo)}
 
 
 def slo_recording_test(spec: Spec, service: Service, slo: SLO) -> str:

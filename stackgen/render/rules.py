@@ -280,11 +280,26 @@ def rollup_note(spec: Spec, slo: SLO) -> str:
     )
 
 
+def slo_rule_count(spec: Spec, slo: SLO) -> int:
+    """How many rules recording_rules and alert_rules make for the SLO, without making them:
+    base rates (2), hourly rollups (2, when a window is read from them), a ratio per window,
+    the budget; a burn alert per tier, the no-data and budget alerts, the group limit alert."""
+    rolled = 2 if slo.rollup_windows(spec.stack.base_window) else 0
+    return 2 + rolled + len(slo.windows) + 1 + len(slo.tiers) + 2 + (1 if slo.group_by else 0)
+
+
+def slo_group_names(spec: Spec, slo: SLO) -> list[str]:
+    """The names of the SLO's rule groups (what unit tests list), without rendering them."""
+    name = f"slo:{slo.service}:{slo.name}"
+    return [name] if slo_rule_count(spec, slo) <= MAX_GROUP_RULES else [f"{name}:sli", f"{name}:alerts"]
+
+
 def slo_rule_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str | None, dict[str, Any]]]:
     """The SLO's recordings and alerts, in one group where they fit (alerts then see this
     cycle's ratios: rules in a group run in order)."""
     recordings = recording_rules(spec, slo)
     alerts = alert_rules(spec, service, slo)
+    assert len(recordings) + len(alerts) == slo_rule_count(spec, slo), "slo_rule_count is out of date"
     name = f"slo:{slo.service}:{slo.name}"
     groups: list[tuple[str | None, dict[str, Any]]]
     if len(recordings) + len(alerts) <= MAX_GROUP_RULES:
