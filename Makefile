@@ -59,8 +59,8 @@ FUZZ_EXAMPLES ?= 2000
 fuzz: test-deps ## Property tests with a large budget (FUZZ_EXAMPLES= generated, mutated specs; default 2,000 each)
 	STACKGEN_REQUIRE_TOOLS=1 STACKGEN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/test_property.py -k "valid_generated or mutated or broken_yaml"
 
-bench: test-deps ## B1 render speed/memory/cold start, B2 rule cost in a real Prometheus; writes bench/results/latest.md
-	cd bench && ../$(BIN)/python run.py && ../$(BIN)/python b2.py
+bench: test-deps ## B1 render speed/memory/cold start, B2 rule cost in a real Prometheus, B3 validate then and now; writes bench/results/latest.md
+	cd bench && ../$(BIN)/python run.py && ../$(BIN)/python b2.py && ../$(BIN)/python b3.py
 
 LATEST ?= .venv-latest
 upgrade-deps: test-deps ## Try the newest release of every Python dependency (in .venv-latest); if every test passes, rewrite requirements.lock
