@@ -15,21 +15,23 @@ WINDOW_PLACEHOLDER = "{{window}}"
 WINDOW_STAND_IN = "999999999s"
 
 
-def parse_error(expr: str, offset: int = 0) -> str | None:
+def parse_error(expr: str, offset: int = 0, window: bool = False) -> str | None:
     """None if expr parses as PromQL, else what is wrong, and where when promtool (Prometheus'
     own parser) is on PATH: promql-parser's messages carry no position. offset: characters the
-    caller put before the user's text (not counted in the position)."""
+    caller put before the user's text (not counted in the position). window: expr may hold
+    the {{window}} placeholder (SLI queries; nowhere else)."""
+    text = expr.replace(WINDOW_PLACEHOLDER, WINDOW_STAND_IN) if window else expr
     try:
-        promql_parser.parse(expr.replace(WINDOW_PLACEHOLDER, WINDOW_STAND_IN))
+        promql_parser.parse(text)
     except (ValueError, RuntimeError, TypeError) as err:  # the binding raises ValueError
-        return promtool_says(expr, offset) or str(err) or "does not parse"
+        return promtool_says(expr, offset, window) or str(err) or "does not parse"
     return None
 
 
 _PROMTOOL_ERROR = re.compile(r"could not parse expression: (\d+):(\d+): parse error: (.*)$", re.M)
 
 
-def promtool_says(expr: str, offset: int = 0) -> str | None:
+def promtool_says(expr: str, offset: int = 0, window: bool = False) -> str | None:
     """Prometheus' own parse error for expr, with its position, from `promtool check rules`
     on a one-rule file; None without promtool (or when it accepts expr)."""
     import shutil
@@ -41,7 +43,7 @@ def promtool_says(expr: str, offset: int = 0) -> str | None:
     promtool = shutil.which("promtool")
     if promtool is None:
         return None
-    text = expr.replace(WINDOW_PLACEHOLDER, WINDOW_STAND_IN)
+    text = expr.replace(WINDOW_PLACEHOLDER, WINDOW_STAND_IN) if window else expr
     doc = {"groups": [{"name": "check", "rules": [{"record": "check", "expr": text}]}]}
     with tempfile.TemporaryDirectory(prefix="stackgen-promql-") as tmp:
         path = f"{tmp}/rule.yml"
@@ -55,7 +57,10 @@ def promtool_says(expr: str, offset: int = 0) -> str | None:
     if not found:
         return None
     line, column, message = int(found[1]), int(found[2]), found[3].strip()
+    message = message.replace(f'"{WINDOW_STAND_IN}"', WINDOW_PLACEHOLDER) if window else message
     lines = expr.split("\n")
+    if 0 < line <= len(lines):  # Go counts bytes; the user reads characters
+        column = len(lines[line - 1].encode()[: column - 1].decode(errors="ignore")) + 1
     if line == 1:
         column, expr, lines[0] = max(1, column - offset), expr[offset:], lines[0][offset:]
     where = f"character {column}" if len(lines) == 1 else f"line {line}, column {column}"

@@ -225,6 +225,8 @@ def expand_values(text: str) -> list[float | None]:
         if first == "stale":
             raise ValueError("stale markers are not supported in scenarios: leave a gap with _")
         n = int(count) if count else 0
+        if len(out) + n > 1_000_000:
+            raise ValueError("more than 1,000,000 values")
         if first == "_":
             if sign:
                 raise ValueError(f"{token!r}: a gap has no step")
@@ -233,8 +235,6 @@ def expand_values(text: str) -> list[float | None]:
         a = float(first)
         b = (float(step) if sign == "+" else -float(step)) if sign else 0.0
         out += [a + b * i for i in range(n + 1)]
-        if len(out) > 1_000_000:
-            raise ValueError("more than 1,000,000 values")
     if not out:
         raise ValueError("no values")
     return out
@@ -345,7 +345,7 @@ def incident_series(
             )
         series += made
     for given in raw:
-        if given.every % step and step % given.every:
+        if given.every % step:
             raise ScenarioError(f"series {given.series}: every must be a multiple of {at(step)} (the input step)")
         # Held at its first value through the warm-up; each value repeated to the input step.
         first = given.values[0]

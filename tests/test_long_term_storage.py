@@ -42,10 +42,12 @@ def spec_with(tmp_path: Path, storage: dict[str, Any], **stack: Any) -> Path:
 
 
 def ruler_spec(tmp_path: Path, **storage: Any) -> Path:
-    """The default spec in ruler mode: escalation runs on the local ALERTS, so it goes."""
+    """The default spec in ruler mode: escalation runs on the local ALERTS, so it goes. A plain
+    alert's description keeps a blank line (a block scalar's blank line is rule text too)."""
     data = yaml.safe_load(DEFAULT_SPEC.read_text())
     data["stack"]["long_term_storage"] = {**MIMIR, "evaluate": "ruler", **storage}
     data["routing"].pop("escalation", None)
+    data["alerts"][0]["description"] = "Orders pile up.\n\nCheck the worker,\nthen the payment provider."
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -377,3 +377,26 @@ def test_replay_fetches_the_metrics_a_custom_promql_sli_reads() -> None:
     spec = load_model(ROOT / "examples/every-sli-kind.yaml", None)
     wifi = next(s for s in spec.slos if s.name == "wifi")
     assert raw_selectors(wifi) == ["unifipoller_client_satisfaction_ratio"]
+
+
+def test_only_the_first_group_of_a_grouped_slo_burns_in_a_phase() -> None:
+    from stackgen.pipeline import load_model
+    from stackgen.render.rule_tests import Scenario, input_series
+
+    spec = load_model(ROOT / "examples/every-sli-kind.yaml", None)
+    slo = next(s for s in spec.slos if s.group_by)
+    sc = Scenario(step=30, end=900, onset=0, stop=0, error=Decimal(0), phases=((120, 600, Decimal("0.5"), Decimal(1)),))
+    series = input_series(slo, sc)
+    assert series is not None
+    errors = {s["series"]: s["values"] for s in series if 'outcome="error"' in s["series"]}
+    # route a burns (50 errors per step in the phase); route b's error counter never moves.
+    assert errors == {
+        'checkout_requests_total{outcome="error", route="a"}': "1000 1000+0x3 1050+50x15 1800+0x9",
+        'checkout_requests_total{outcome="error", route="b"}': "1000 1000+0x29",
+    }
+
+
+def test_raw_series_finer_than_the_input_step_are_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, {"series": [{"series": "m", "values": "0+1x7", "every": "2s"}]})
+    result = CliRunner().invoke(app, ["simulate", "--scenario", str(path), "--spec", str(DEFAULT_SPEC)])
+    assert result.exit_code == 2 and "every must be a multiple of 30s" in result.output, result.output

@@ -296,7 +296,7 @@ class SLOBuilder(BuilderBase):
             self.fail(path, "Sloth's {{.window}} is written {{window}} here (no dot)")
             return
         text = expr.replace(promql.WINDOW_PLACEHOLDER, "5m")
-        err = promql.parse_error(expr)
+        err = promql.parse_error(expr, window=True)
         if err:
             self.fail(path, f"PromQL does not parse: {err}")
         elif "#" in promql.outside_strings(expr):

@@ -345,7 +345,7 @@ def input_series(slo: SLO, sc: Scenario, groups: int = 2) -> list[dict[str, str]
     series = _input_series(slo, sc, found[0])
     if series is None or not slo.group_by:
         return series
-    calm = dataclasses.replace(sc, error=Decimal(0))
+    calm = dataclasses.replace(sc, error=Decimal(0), phases=tuple((a, b, Decimal(0), x) for a, b, _, x in sc.phases))
     for other in found[1:]:
         more = _input_series(slo, calm, other)
         if more is None:
@@ -469,7 +469,7 @@ def exact_window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -
     start = max(first_base_sample(slo, base), t - window + base)
     if t < start:
         return None
-    if sc.busy is None and "error_at" not in vars(sc):
+    if sc.busy is None and not sc.phases and "error_at" not in vars(sc):
         # Constant traffic: count grid samples instead of walking them (renders stay fast).
         # The sample at t=0 (availability only) sees one scrape of B/step.
         return _constant_ratio(start, t, base, sc.step, sc.onset, sc.stop, sc.error)

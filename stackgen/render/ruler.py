@@ -42,21 +42,36 @@ class SourceGroup:
 
 
 def source_groups(path: str, text: str) -> list[SourceGroup]:
+    """A rule file's groups as text. Inside a group's rules every line is kept (a block
+    scalar may hold blank lines); blank and column-0 comment lines at the end of a group
+    belong to the next one (its heading)."""
     groups: list[SourceGroup] = []
     pending: list[str] = []
     in_rules = False
+
+    def heading_of_next() -> list[str]:
+        lines = groups[-1].rule_lines if groups else []
+        cut = len(lines)
+        while cut and (not lines[cut - 1] or lines[cut - 1].startswith("#")):
+            cut -= 1
+        tail = lines[cut:]
+        del lines[cut:]
+        return tail
+
     for line in group_items(text).splitlines():
         if line.startswith("- name: "):
-            groups.append(SourceGroup(path, line.removeprefix("- name: "), pending, []))
+            heading = heading_of_next() + pending
+            groups.append(SourceGroup(path, line.removeprefix("- name: "), heading, []))
             pending, in_rules = [], False
+        elif in_rules:
+            groups[-1].rule_lines.append(line)
         elif line.startswith("#") or not line:
             pending.append(line)
         elif line == "  rules:":
             in_rules = True
-        elif in_rules:
-            groups[-1].rule_lines.append(line)
         else:  # a group setting (interval, limit): stackgen renders none, and packing would drop it
             raise AssertionError(f"{path}: group {groups[-1].name} has {line.strip()!r}")
+    heading_of_next()  # a file's trailing blank lines
     return groups
 
 
@@ -135,7 +150,8 @@ def render(spec: Spec, files: dict[str, str]) -> dict[str, str]:
     # limit; past it, one namespace with every service's groups packed together.
     namespaces = {name: pack(groups, storage.rules_per_group) for name, groups in per_service.items()}
     total = sum(len(p) for p in namespaces.values())
-    if total > storage.groups_per_tenant:
+    shared = total > storage.groups_per_tenant
+    if shared:
         every = [g for groups in per_service.values() for g in groups]
         namespaces = {spec.stack.name: pack(every, storage.rules_per_group)}
         packed = len(namespaces[spec.stack.name])
@@ -152,7 +168,6 @@ def render(spec: Spec, files: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     offset = format_duration(storage.query_offset)
     for name, packed_groups in namespaces.items():
-        shared = name not in per_service
         what = (
             f"the groups of every service ({len(per_service)} namespaces would need {total} groups, over the "
             f"tenant's {storage.groups_per_tenant})"
