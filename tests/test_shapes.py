@@ -1,6 +1,6 @@
 """One alerts test per SLO shape (stackgen/render/test_shapes.py): the claim it rests on.
 
-The first SLO of a shape gets the long alerts test; the others keep their recording test and
+One SLO of each shape gets the long alerts test; the others keep their recording test and
 rely on their alert rules being the same, names aside. These tests prove that: over the
 shipped specs, the seeds and generated specs where SLOs are cloned under other names, teams,
 labels and selectors, SLOs of one shape have the same rules above their base rules; a covered
@@ -73,7 +73,7 @@ def test_slos_of_one_shape_have_the_same_rules_but_for_names(path: Path) -> None
         if rep is None:  # untestable: its own no-data test
             assert cv.alerts_test_file(slo) in files
             continue
-        # Every SLO has its recording test; exactly the first of each shape has an alerts test.
+        # Every SLO has its recording test; exactly one of each shape has an alerts test.
         assert cv.recording_test_file(slo) in files
         assert (cv.alerts_test_file(slo) in files) == (rep is slo)
         if rep is not slo:
@@ -195,3 +195,29 @@ def seconds(text: str) -> int:
     from stackgen.durations import parse_duration
 
     return parse_duration(text)
+
+
+def test_a_grouped_shape_is_tested_by_the_slo_whose_test_is_fullest(tmp_path: Path) -> None:
+    """An SLO whose selector allows three routes cannot have max_groups + 1 = 21 groups
+    synthesised (its limit case would be a no-data one): a later SLO of the shape that can is
+    the one whose alerts test covers both."""
+    text = (ROOT / "examples/every-sli-kind.yaml").read_text()
+    pinned = """      - name: three-routes
+        objective: 99.5
+        description: The same shape, three routes only.
+        group_by: [route]
+        max_groups: 20
+        sli:
+          events:
+            bad: 'checkout_requests_total{route=~"a|b|c", outcome="error"}'
+            total: 'checkout_requests_total{route=~"a|b|c"}'
+      - name: routes
+"""
+    path = tmp_path / "spec.yaml"
+    path.write_text(text.replace("      - name: routes\n", pinned, 1))
+    spec = load_model(path, None)
+    one, routes = (next(s for s in spec.slos if s.name == n) for n in ("three-routes", "routes"))
+    assert test_shapes.shape(one) == test_shapes.shape(routes)
+    assert test_shapes.representative(spec, one) is routes
+    assert test_shapes.covered(spec, routes) == [one]
+    check_shapes(spec)

@@ -3,7 +3,7 @@
 An SLO's rules are two base rules (its SLI's selectors, per SLO) and, above them, windows,
 rollups, budget and alerts that read only the recorded base series. Those upper rules depend
 on the SLO's shape (SLI kind, objective, period, tiers, budget line, grouping) and on its names;
-the names only label them. So the alerts test of the first SLO of a shape, which replays days
+the names only label them. So the alerts test of one SLO of a shape, which replays days
 of traffic, proves the math of every SLO of that shape, and each SLO keeps its own recording
 test, which checks its base rules and windows against its own selectors in minutes of traffic.
 `tests/test_shapes.py` proves the claim: SLOs of one shape have the same upper rules, names
@@ -45,29 +45,37 @@ _cache: tuple[Spec, dict[Key, SLO], dict[Key, list[SLO]]] | None = None
 
 def _shapes(spec: Spec) -> tuple[dict[Key, SLO], dict[Key, list[SLO]]]:
     """(service, SLO) -> the SLO whose alerts test covers it: the first testable SLO of its shape
-    in spec order (itself, for the first); and each such first SLO -> the others it covers.
-    Untestable SLOs are in neither: they get their own no-data test."""
+    in spec order whose test is fullest (itself, for that one); and each such SLO -> the others
+    it covers. Untestable SLOs are in neither: they get their own no-data test."""
     global _cache
     if _cache is not None and _cache[0] is spec:
         return _cache[1], _cache[2]
-    from stackgen.render.rule_tests import testable  # rule_tests reads the rules this module labels
+    from stackgen.render.rule_tests import group_labels, testable  # rule_tests reads the rules labelled here
 
-    first: dict[Shape, SLO] = {}
-    rep_of: dict[Key, SLO] = {}
-    covers: dict[Key, list[SLO]] = {}
+    def full(slo: SLO) -> bool:
+        """Its test can synthesise one group over max_groups (else that case is a no-data one)."""
+        return not slo.group_by or group_labels(slo, slo.max_groups + 1) is not None
+
+    members: dict[Shape, list[SLO]] = {}
     for slo in spec.slos:
         if testable(slo):
-            rep = first.setdefault(shape(slo), slo)
+            members.setdefault(shape(slo), []).append(slo)
+    rep_of: dict[Key, SLO] = {}
+    covers: dict[Key, list[SLO]] = {}
+    for group in members.values():
+        # The first SLO in spec order, unless a later one's test is fuller (grouped SLOs).
+        rep = next((s for s in group if full(s)), group[0])
+        for slo in group:
             rep_of[(slo.service, slo.name)] = rep
-            if rep is not slo:
+            if slo is not rep:
                 covers.setdefault((rep.service, rep.name), []).append(slo)
     _cache = (spec, rep_of, covers)
     return rep_of, covers
 
 
 def representative(spec: Spec, slo: SLO) -> SLO | None:
-    """The SLO whose alerts test covers this one (itself when it is the first of its shape);
-    None when it is not testable."""
+    """The SLO whose alerts test covers this one (itself when it is its shape's); None when it
+    is not testable."""
     return _shapes(spec)[0].get((slo.service, slo.name))
 
 
