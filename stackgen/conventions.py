@@ -137,6 +137,11 @@ def alerts_test_file(slo: SLO) -> str:
     return f"prometheus/tests/{slo.service}/{slo.name}.test.yml"
 
 
+def hourly_test_file(slo: SLO) -> str:
+    """The alerts test cases of the day-long windows, evaluated hourly (rule_tests.hourly)."""
+    return f"prometheus/tests/{slo.service}/{slo.name}.hourly.test.yml"
+
+
 def recording_test_file(slo: SLO) -> str:
     return f"prometheus/tests/{slo.service}/{slo.name}.recording.test.yml"
 

@@ -283,10 +283,18 @@ routing:
 """
     promtool = require_tool("promtool")
     files = render_all(build_model(load_spec_text(text)))
-    assert "(1.12 x 0.015)" in files["prometheus/tests/api/u.test.yml"]
+    # The 1d window is read from hourly rollups: its "just above" case is in the hourly test.
+    assert "(1.12 x 0.015)" in files["prometheus/tests/api/u.hourly.test.yml"]
     write_tree(files, tmp_path / "out")
     proc = subprocess.run(
-        [promtool, "test", "rules", "tests/api/u.test.yml", "tests/api/u.recording.test.yml"],
+        [
+            promtool,
+            "test",
+            "rules",
+            "tests/api/u.test.yml",
+            "tests/api/u.hourly.test.yml",
+            "tests/api/u.recording.test.yml",
+        ],
         cwd=tmp_path / "out/prometheus",
         capture_output=True,
         text=True,

@@ -215,6 +215,9 @@ class Scenario:
     # Optional phases (`stackgen simulate`): (start, stop, error ratio, traffic multiplier) for
     # input steps ending in (start, stop]; they replace onset/stop/error where they apply.
     phases: tuple[tuple[int, int, Decimal, Decimal], ...] = ()
+    # The base rules' range when the test evaluates less often than the spec does (hourly
+    # tests of the day-long windows): a base sample then covers this much, not B. 0: B.
+    rng: int = 0
 
     def steps(self) -> int:
         return self.end // self.step
@@ -472,22 +475,24 @@ def exact_window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -
     if sc.busy is None and not sc.phases and "error_at" not in vars(sc):
         # Constant traffic: count grid samples instead of walking them (renders stay fast).
         # The sample at t=0 (availability only) sees one scrape of B/step.
-        return _constant_ratio(start, t, base, sc.step, sc.onset, sc.stop, sc.error)
+        return _constant_ratio(start, t, base, sc.step, sc.rng or base, sc.onset, sc.stop, sc.error)
     bad = Fraction(0)
     total = Fraction(0)
     for sample in range(start, t + 1, base):
         weight = Fraction(sc.traffic_at(sample))
         if sample == 0:
             # The availability sample at t=0 sees one scrape instead of B/step.
-            weight *= Fraction(sc.step, base)
+            weight *= Fraction(sc.step, sc.rng or base)
         total += weight
         bad += weight * Fraction(sc.error_at(sample))
     return bad / total
 
 
 @functools.lru_cache(maxsize=1 << 14)  # SLOs of the same shape ask the same questions
-def _constant_ratio(start: int, t: int, base: int, step: int, onset: int, stop: int, error: Decimal) -> Fraction:
-    total_n = Fraction((t - start) // base + 1) if start > 0 else Fraction(t // base) + Fraction(step, base)
+def _constant_ratio(
+    start: int, t: int, base: int, step: int, rng: int, onset: int, stop: int, error: Decimal
+) -> Fraction:
+    total_n = Fraction((t - start) // base + 1) if start > 0 else Fraction(t // base) + Fraction(step, rng)
     lo = max(start, onset + 1, 1)
     hi = min(t, stop)
     errors = 0 if hi < lo else hi // base - (lo - 1) // base
@@ -569,11 +574,50 @@ def _untemplate(text: str) -> str:
 # Test groups
 
 
-def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tuple[str, dict[str, Any]]]:
+def hourly(spec: Spec, slo: SLO, tier: Tier) -> bool:
+    """A tier whose long window is read from hourly rollups, and whose windows are whole hours,
+    is tested with hourly evaluations: its rules are the same, it only moves at the hour marks
+    anyway, and a 3d window then takes 80 evaluations instead of 4,700. Its errors start and
+    stop at hour marks, so each hourly base sample (the last B of its hour) stands for the hour."""
+    hour = slo_math.ROLLUP_STEP
+    return (
+        tier.long_window in rolled(slo, spec.stack.base_window)
+        and tier.long_window % hour == 0
+        and tier.short_window % hour == 0
+        and slo.period % hour == 0
+        and hour % spec.stack.base_window == 0
+    )
+
+
+def hourly_times(slo: SLO, tier: Tier, sc: Scenario, onset: int, base: int) -> tuple[int, int]:
+    """(last quiet hour, first firing hour) of a tier evaluated hourly, from the ratios of sums
+    its windows hold at each hour; the quiet check steps back an hour where a ratio sits within
+    float noise of the threshold. It must agree with SLO-MATH.md's L*r*b/e to within 2h."""
+    threshold = Fraction(tier.burn_rate) * _fraction(slo.budget)
+    t = onset
+    while True:
+        t += base
+        ratios = [window_ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
+        if all(r is not None and r > threshold for r in ratios):
+            break
+        assert t < onset + 2 * tier.long_window, f"{slo.id} {tier.long}: never fires"
+    quiet = t - base
+    near = [window_ratio(slo, sc, quiet, w, base) for w in (tier.long_window, tier.short_window)]
+    if any(r is not None and abs(r - threshold) <= threshold * Fraction(1, 10**9) for r in near):
+        quiet -= base
+    formula = Fraction(tier.long_window) * threshold / _fraction(sc.error)
+    assert abs(t - onset - formula) <= 2 * base, f"{slo.id} {tier.long}: {t - onset}s against L*r*b/e {formula}"
+    return quiet, t
+
+
+def tier_groups(
+    spec: Spec, service: Service, slo: SLO, tier: Tier, every: int | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Just above the threshold it fires when predicted and stops after the errors stop; just
-    below it never fires."""
-    base = spec.stack.base_window
-    step = base // 2 if base % 2 == 0 else base
+    below it never fires. every: the test's evaluation interval (default the spec's B)."""
+    real = spec.stack.base_window
+    base = every or real
+    step = real // 2 if real % 2 == 0 else real
     threshold = tier.burn_rate * slo.budget
     name = cv.burn_alert_name(tier)
     labels = alert_labels(spec, service, slo, tier)
@@ -585,7 +629,11 @@ def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tupl
     # (the formula assumes a full window of good events before the onset).
     onset = _ceil_to(Fraction(tier.long_window) * (1 - Fraction(threshold) / Fraction(error)), base) + base
     t_quiet, t_fire = alert_times(slo, tier, onset, expect, base)
-    sc = Scenario(step=step, end=0, onset=onset, stop=t_fire, error=error)
+    sc = Scenario(step=step, end=0, onset=onset, stop=t_fire, error=error, rng=real)
+    if every:
+        # Hourly evaluations see every sample the rules see: the first firing hour is exact.
+        t_quiet, t_fire = hourly_times(slo, tier, sc, onset, base)
+        sc.stop = t_fire
     t_fire = _stable_check_time(slo, tier, sc, t_fire, base)
     t_stopped = stopped_by(slo, tier, t_fire, base)
     sc.end = t_stopped + base
@@ -619,7 +667,7 @@ def tier_groups(spec: Spec, service: Service, slo: SLO, tier: Tier) -> list[tupl
     # Errors from the start: both windows hold exactly the below-threshold ratio as soon as
     # they have samples, so a short run proves the comparison.
     checks = [tier.short_window + 2 * base, 2 * tier.short_window + 2 * base]
-    sc = Scenario(step=step, end=checks[-1] + base, onset=0, stop=checks[-1] + base, error=below)
+    sc = Scenario(step=step, end=checks[-1] + base, onset=0, stop=checks[-1] + base, error=below, rng=real)
     series = input_series(slo, sc)
     assert series is not None
     note = (
@@ -1081,11 +1129,13 @@ def _test_doc(
     groups: list[tuple[str, dict[str, Any]]],
     purpose: str,
     path: str,
+    every: int | None = None,
 ) -> str:
-    """rule_files: each rule file the test loads, with the names of its groups."""
+    """rule_files: each rule file the test loads, with the names of its groups. every: the
+    evaluation interval (default the spec's)."""
     doc = {
         "rule_files": [f"../../{f.removeprefix('prometheus/')}" for f in rule_files],
-        "evaluation_interval": at(spec.stack.base_window),
+        "evaluation_interval": at(every or spec.stack.base_window),
         # promtool otherwise evaluates groups in no fixed order; dashboard series read the SLO's ratios.
         "group_eval_order": [name for names in rule_files.values() for name in names],
         "tests": [group for _, group in groups],
@@ -1099,10 +1149,29 @@ def _test_doc(
     return head + yaml_text(doc)
 
 
+def slo_hourly_test(spec: Spec, service: Service, slo: SLO) -> str | None:
+    """The "just above" and "just below" cases of the tiers tested hourly (hourly()), or None."""
+    groups: list[tuple[str, dict[str, Any]]] = []
+    for tier in slo.tiers:
+        if hourly(spec, slo, tier):
+            groups += tier_groups(spec, service, slo, tier, every=slo_math.ROLLUP_STEP)
+    if not groups:
+        return None
+    purpose = (
+        "the tiers whose long window is read from hourly rollups fire at the predicted hour mark 10% above "
+        "their threshold, after a full long window, and not below it; evaluated hourly (the same rules: "
+        "these windows only move at the hour marks). The other cases are in "
+        f"{cv.alerts_test_file(slo).removeprefix('prometheus/tests/')}."
+    )
+    path = cv.hourly_test_file(slo)
+    return _test_doc(spec, slo, _slo_groups(spec, service, slo), groups, purpose, path, every=slo_math.ROLLUP_STEP)
+
+
 def slo_alerts_test(spec: Spec, service: Service, slo: SLO) -> str:
     groups: list[tuple[str, dict[str, Any]]] = []
     for tier in slo.tiers:
-        groups += tier_groups(spec, service, slo, tier)
+        if not hourly(spec, slo, tier):
+            groups += tier_groups(spec, service, slo, tier)
     groups.append(full_outage_group(spec, service, slo))
     alerts = {rule["alert"]: rule for rule in rule_render.alert_rules(spec, service, slo)}
     groups.append(absent_group(spec, service, slo, alerts))
@@ -1148,6 +1217,9 @@ def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
     files = {cv.recording_test_file(slo): slo_recording_test(spec, service, slo)}
     if test_shapes.representative(spec, slo) is slo:
         files[cv.alerts_test_file(slo)] = slo_alerts_test(spec, service, slo)
+        long_windows = slo_hourly_test(spec, service, slo)
+        if long_windows is not None:
+            files[cv.hourly_test_file(slo)] = long_windows
     return files
 
 

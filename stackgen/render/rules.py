@@ -317,8 +317,13 @@ def slo_rule_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str | 
 
 def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
     groups = slo_rule_groups(spec, service, slo)
+    from stackgen.render.rule_tests import hourly  # rule_tests renders from this module
+
     rep = test_shapes.representative(spec, slo) or slo  # untestable: its own no-data test
     tests = cv.alerts_test_file(rep).removeprefix("prometheus/")
+    if rep is not slo or test_shapes.representative(spec, slo) is not None:
+        if any(hourly(spec, rep, tier) for tier in rep.tiers):
+            tests += " and " + cv.hourly_test_file(rep).removeprefix("prometheus/")
     if rep is not slo:
         tests = (
             f"{cv.recording_test_file(slo).removeprefix('prometheus/')}; the alerts, being those of "
