@@ -321,9 +321,9 @@ def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
 
     rep = test_shapes.representative(spec, slo) or slo  # untestable: its own no-data test
     tests = cv.alerts_test_file(rep).removeprefix("prometheus/")
-    if rep is not slo or test_shapes.representative(spec, slo) is not None:
-        if any(hourly(spec, rep, tier) for tier in rep.tiers):
-            tests += " and " + cv.hourly_test_file(rep).removeprefix("prometheus/")
+    testable = test_shapes.representative(spec, slo) is not None
+    if testable and any(hourly(spec, rep, tier) for tier in rep.tiers):
+        tests += " and " + cv.hourly_test_file(rep).removeprefix("prometheus/")
     if rep is not slo:
         tests = (
             f"{cv.recording_test_file(slo).removeprefix('prometheus/')}; the alerts, being those of "
