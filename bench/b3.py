@@ -67,7 +67,7 @@ def main() -> None:
         f"Wall time of `stackgen validate` after a fresh render, {os.cpu_count()} cores, one run each:\n\n"
         "| code | validate s |\n|---|---|\n"
         f"| then: {THEN} (an alerts test per SLO, each replaying 3 days twice) | {then:.1f} |\n"
-        f"| now: one alerts test per SLO shape, the 100% outage after 6h | **{now:.1f}** |\n"
+        f"| now: one alerts test per SLO shape, the 100% outage after 6h, day-long windows evaluated hourly | **{now:.1f}** |\n"
         f"| now, every check one at a time | {one_by_one:.1f} |\n\n"
         f"Then / now: **{then / now:.1f}x**. Serial / parallel today: {one_by_one / now:.1f}x.\n"
     )
