@@ -28,12 +28,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import promql_parser
-
+from stackgen import promql
 from stackgen.durations import format_duration, parse_duration
 from stackgen.errors import UsageError
 from stackgen.model import SLO, Spec
-from stackgen.promql import WINDOW_PLACEHOLDER, join_matchers
+from stackgen.promql import join_matchers
 
 NOW_WINDOW = 600  # "matches series now": seen in the last 10 minutes
 
@@ -91,29 +90,7 @@ class PrometheusAPI:
 
 def vector_selectors(expr: str) -> list[str]:
     """Every series selector in a PromQL expression ({{window}} filled in), as text."""
-    node = promql_parser.parse(expr.replace(WINDOW_PLACEHOLDER, "5m"))
-    found: list[str] = []
-
-    def walk(item: Any) -> None:
-        kind = type(item).__name__
-        if kind == "VectorSelector":
-            found.append(str(item))
-            return
-        if kind == "MatrixSelector":
-            walk(item.vector_selector)
-            return
-        for attr in ("expr", "lhs", "rhs", "param", "args", "vector_selector"):
-            child = getattr(item, attr, None)
-            if child is None:
-                continue
-            if isinstance(child, list | tuple):
-                for c in child:
-                    walk(c)
-            elif not isinstance(child, str | int | float):
-                walk(child)
-
-    walk(node)
-    return sorted(set(found))
+    return sorted({str(node) for node in promql.selector_nodes(expr)})
 
 
 def parse_retention(text: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import promql_parser
 
@@ -71,6 +72,41 @@ def promtool_says(expr: str, offset: int = 0, window: bool = False) -> str | Non
         near = re.sub(r"^[\w:.]+", "", near)  # start at a token, not inside a name
     shown = f" (after `{near.strip()}`)" if near.strip() else ""
     return f"at {where}{shown}: {message} (promtool)"
+
+
+# promtool's expanding notation for test input series: `1 2 3`, `0+10x30`, `1-1x5`, `2x3` (a
+# repeated n+1 times), `_`, `_x3` (three gaps), `stale`. One token, its parts named.
+_NUMBER = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?Inf|NaN"
+SERIES_VALUE = re.compile(
+    rf"^(?:(?P<first>{_NUMBER})(?:(?P<sign>[-+])(?P<step>{_NUMBER})x(?P<count>[0-9]+)|x(?P<repeat>[0-9]+))?"
+    rf"|_(?:x(?P<gaps>[0-9]+))?|(?P<stale>stale))$"
+)
+
+
+def selector_nodes(expr: str) -> list[Any]:
+    """Every VectorSelector node of a PromQL expression ({{window}} filled in), in order."""
+    found: list[Any] = []
+
+    def walk(item: Any) -> None:
+        kind = type(item).__name__
+        if kind == "VectorSelector":
+            found.append(item)
+            return
+        if kind == "MatrixSelector":
+            walk(item.vector_selector)
+            return
+        for attr in ("expr", "lhs", "rhs", "param", "args", "vector_selector"):
+            child = getattr(item, attr, None)
+            if child is None:
+                continue
+            if isinstance(child, list | tuple):
+                for c in child:
+                    walk(c)
+            elif not isinstance(child, str | int | float):
+                walk(child)
+
+    walk(promql_parser.parse(expr.replace(WINDOW_PLACEHOLDER, "5m")))
+    return found
 
 
 def outside_strings(expr: str) -> str:

@@ -27,10 +27,10 @@ import promql_parser
 import yaml
 
 from stackgen import conventions as cv
+from stackgen import promql
 from stackgen.durations import format_duration, parse_duration
 from stackgen.errors import StackgenError, ToolMissingError, UsageError
 from stackgen.model import SLO, Spec
-from stackgen.promql import WINDOW_PLACEHOLDER
 from stackgen.render.common import yaml_text
 from stackgen.render.rule_groups import group_sizes
 from stackgen.render.rule_tests import Scenario, at, input_series
@@ -208,32 +208,31 @@ def _raw_series(raw: Any, where: str) -> RawSeries:
     return RawSeries(text, values, every)
 
 
-_UNSIGNED = r"(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-VALUE_TOKEN = re.compile(rf"^([-+]?{_UNSIGNED}|_|stale)(?:([-+])({_UNSIGNED}))?(?:x([0-9]+))?$")
-
-
 def expand_values(text: str) -> list[float | None]:
-    """promtool's input notation ("1 2x3 5+1x2 _x2") as one value per sample; None for `_`.
-    `a+bxn` is a followed by n more samples rising by b; `axn` (no step) is n+1 samples of a;
-    `_xn` is n gaps (checked against promtool: "1 _x3 5" puts 5 at the fourth step)."""
+    """promtool's input notation ("1 2x3 5+1x2 _x2", promql.SERIES_VALUE) as one value per
+    sample; None for `_`. `a+bxn` is a followed by n more samples rising by b; `axn` is n+1
+    samples of a; `_xn` is n gaps (checked against promtool: "1 _x3 5" puts 5 at the fourth
+    step)."""
     out: list[float | None] = []
     for token in text.split():
-        match = VALUE_TOKEN.match(token)
+        match = promql.SERIES_VALUE.match(token)
         if not match:
             raise ValueError(f"{token!r} is not promtool notation (1, 2x3, 5+1x2, _x4)")
-        first, sign, step, count = match.groups()
-        if first == "stale":
+        if match["stale"]:
             raise ValueError("stale markers are not supported in scenarios: leave a gap with _")
-        n = int(count) if count else 0
+        if match["first"] is None:  # gaps
+            n = int(match["gaps"]) if match["gaps"] is not None else 1
+            if len(out) + n > 1_000_000:
+                raise ValueError("more than 1,000,000 values")
+            out += [None] * n
+            continue
+        a = float(match["first"])
+        b = float(match["step"]) * (1 if match["sign"] == "+" else -1) if match["sign"] else 0.0
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError(f"{token!r}: Inf and NaN are not supported in scenarios")
+        n = int(match["count"] or match["repeat"] or 0)
         if len(out) + n > 1_000_000:
             raise ValueError("more than 1,000,000 values")
-        if first == "_":
-            if sign:
-                raise ValueError(f"{token!r}: a gap has no step")
-            out += [None] * (n if count else 1)  # `_x3` is three gaps (promtool's reading)
-            continue
-        a = float(first)
-        b = (float(step) if sign == "+" else -float(step)) if sign else 0.0
         out += [a + b * i for i in range(n + 1)]
     if not out:
         raise ValueError("no values")
@@ -389,7 +388,7 @@ def sli_metrics(slo: SLO) -> set[str]:
     for text in (sli.bad, sli.good, sli.total, sli.error_ratio):
         if text:
             try:
-                _walk(promql_parser.parse(text.replace(WINDOW_PLACEHOLDER, "5m")), names)
+                names.update(node.name for node in promql.selector_nodes(text) if node.name)
             except ValueError:
                 continue
     if sli.histogram:
@@ -397,19 +396,6 @@ def sli_metrics(slo: SLO) -> set[str]:
     if sli.metric:
         names.add(sli.metric)
     return names
-
-
-def _walk(node: Any, names: set[str]) -> None:
-    if type(node).__name__ == "VectorSelector":
-        if node.name:
-            names.add(node.name)
-        return
-    for attr in ("lhs", "rhs", "expr", "vector_selector", "param"):
-        child = getattr(node, attr, None)
-        if child is not None and not isinstance(child, (str, int, float)):
-            _walk(child, names)
-    for child in getattr(node, "args", None) or []:
-        _walk(child, names)
 
 
 def plain_rule_files(files: dict[str, str]) -> list[str]:
@@ -656,11 +642,16 @@ def simulate(spec: Spec, files: dict[str, str], scenario: Path) -> tuple[str, li
     result = Result(spans, check(expectations, spans, incidents), warmup, end, spec.stack.base_window)
     result.incidents = [(i.start, i.start + i.duration, f"{i.slo.service}/{i.slo.name}") for i in incidents]
     result.burn = burn
-    result.thresholds = {
+    result.thresholds = tier_thresholds(slos)
+    return name, described, result
+
+
+def tier_thresholds(slos: list[SLO]) -> dict[str, list[tuple[str, float]]]:
+    """Each SLO's tiers and burn-rate thresholds, as the picture labels them."""
+    return {
         f"{slo.service}/{slo.name}": [(f"{t.severity} {t.long}/{t.short}", float(t.burn_rate)) for t in slo.tiers]
         for slo in slos
     }
-    return name, described, result
 
 
 def _traffic_text(factor: Decimal) -> str:
@@ -916,8 +907,5 @@ def replay(spec: Spec, files: dict[str, str], api: Any, start: int, stop: int) -
         spans, burn = evaluate(spec, files, slos, series, (start - first, end, step), work)
         spans = routed(spec, files, spans, work)
     result = Result(spans, [], start - first, end, base, replayed=True, burn=burn)
-    result.thresholds = {
-        f"{slo.service}/{slo.name}": [(f"{t.severity} {t.long}/{t.short}", float(t.burn_rate)) for t in slo.tiers]
-        for slo in slos
-    }
+    result.thresholds = tier_thresholds(slos)
     return notes, result

@@ -17,14 +17,11 @@ RESERVED_ALERT_NAMES = re.compile(
     r"PrometheusRuleEvaluationFailures|AlertmanagerNotificationsFailing|LogErrorRateHigh|AuthFailureSpike|"
     r"ApplicationPanic|DatabaseConnectionErrors)$"
 )
-# promtool's expanding notation for input series: `1 2 3`, `0+10x30`, `1-1x5`, `_`, `stale`, `_x3`.
-_NUMBER = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?Inf|NaN"
-_VALUE = re.compile(rf"^(?:(?:{_NUMBER})(?:[-+](?:{_NUMBER})x[0-9]+|x[0-9]+)?|_(?:x[0-9]+)?|stale)$")
 
 
 def values_problem(values: str) -> str | None:
     for token in str(values).split():
-        if not _VALUE.match(token):
+        if not promql.SERIES_VALUE.match(token):
             return (
                 f"{token!r} is not promtool series notation (e.g. '0+10x30', '1 1 0', '_x5', 'stale'; "
                 "see promtool's unit-testing docs)"

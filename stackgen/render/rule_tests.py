@@ -16,6 +16,7 @@ import itertools
 import math
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -594,13 +595,7 @@ def hourly_times(slo: SLO, tier: Tier, sc: Scenario, onset: int, base: int) -> t
     its windows hold at each hour; the quiet check steps back an hour where a ratio sits within
     float noise of the threshold. It must agree with SLO-MATH.md's L*r*b/e to within 2h."""
     threshold = Fraction(tier.burn_rate) * _fraction(slo.budget)
-    t = onset
-    while True:
-        t += base
-        ratios = [window_ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
-        if all(r is not None and r > threshold for r in ratios):
-            break
-        assert t < onset + 2 * tier.long_window, f"{slo.id} {tier.long}: never fires"
+    t = first_over_threshold(slo, tier, sc, onset, base, window_ratio)
     quiet = t - base
     near = [window_ratio(slo, sc, quiet, w, base) for w in (tier.long_window, tier.short_window)]
     if any(r is not None and abs(r - threshold) <= threshold * Fraction(1, 10**9) for r in near):
@@ -704,12 +699,22 @@ def outage_due(slo: SLO, tier: Tier, sc: Scenario, base: int) -> Fraction:
     window holds H clean and D bad, so it fires near D = r*b*H/(e - r*b) instead of L*r*b/e."""
     if tier.long_window <= sc.onset:
         return detection(tier, slo.budget, sc.error, base)
+    t = first_over_threshold(slo, tier, sc, sc.onset, base, exact_window_ratio)
+    return Fraction(t - sc.onset) - Fraction(base, 2)
+
+
+Ratio = Callable[[SLO, Scenario, int, int, int], Fraction | None]
+
+
+def first_over_threshold(slo: SLO, tier: Tier, sc: Scenario, onset: int, base: int, ratio: Ratio) -> int:
+    """The first evaluation after onset (on the base grid) where both of the tier's windows,
+    as `ratio` reads them, hold an error ratio over its threshold; within two long windows."""
     threshold = Fraction(tier.burn_rate) * _fraction(slo.budget)
-    for t in range(sc.onset + base, sc.onset + tier.long_window + base, base):
-        ratios = [exact_window_ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
+    for t in range(onset + base, onset + 2 * tier.long_window + base, base):
+        ratios = [ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
         if all(r is not None and r > threshold for r in ratios):
-            return Fraction(t - sc.onset) - Fraction(base, 2)
-    raise AssertionError(f"{slo.id} {tier.long}: a full outage never crosses the threshold")
+            return t
+    raise AssertionError(f"{slo.id} {tier.long}: the errors never cross the threshold")
 
 
 def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict[str, Any]]:

@@ -300,29 +300,24 @@ def slo_rule_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str | 
     recordings = recording_rules(spec, slo)
     alerts = alert_rules(spec, service, slo)
     assert len(recordings) + len(alerts) == slo_rule_count(spec, slo), "slo_rule_count is out of date"
-    name = f"slo:{slo.service}:{slo.name}"
-    groups: list[tuple[str | None, dict[str, Any]]]
-    if len(recordings) + len(alerts) <= MAX_GROUP_RULES:
-        groups = [(slo_header(spec, slo), {"name": name, "rules": recordings + alerts})]
-    else:
-        groups = [
-            (slo_header(spec, slo), {"name": f"{name}:sli", "rules": recordings}),
-            (
-                "Alerts read the ratios recorded above (up to one evaluation later).",
-                {"name": f"{name}:alerts", "rules": alerts},
-            ),
-        ]
-    return groups
+    names = slo_group_names(spec, slo)
+    if len(names) == 1:
+        return [(slo_header(spec, slo), {"name": names[0], "rules": recordings + alerts})]
+    sli, alerting = names
+    return [
+        (slo_header(spec, slo), {"name": sli, "rules": recordings}),
+        ("Alerts read the ratios recorded above (up to one evaluation later).", {"name": alerting, "rules": alerts}),
+    ]
 
 
 def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
     groups = slo_rule_groups(spec, service, slo)
     from stackgen.render.rule_tests import hourly  # rule_tests renders from this module
 
-    rep = test_shapes.representative(spec, slo) or slo  # untestable: its own no-data test
+    covering = test_shapes.representative(spec, slo)  # None: untestable, its own no-data test
+    rep = covering or slo
     tests = cv.alerts_test_file(rep).removeprefix("prometheus/")
-    testable = test_shapes.representative(spec, slo) is not None
-    if testable and any(hourly(spec, rep, tier) for tier in rep.tiers):
+    if covering is not None and any(hourly(spec, rep, tier) for tier in rep.tiers):
         tests += " and " + cv.hourly_test_file(rep).removeprefix("prometheus/")
     if rep is not slo:
         tests = (
