@@ -197,3 +197,72 @@ def test_the_rename_test_fails_on_rules_that_keep_the_series_labels(tmp_path: Pa
     result = run_rename(tmp_path, mutate=True)
     assert result.returncode != 0
     assert "vector contains metrics with the same labelset" in result.stdout + result.stderr, result.stdout
+
+
+# --- the generated tests see a wrong rollup --------------------------------------------------
+
+
+def _run_case(  # type: ignore[no-untyped-def]
+    rendered: Path, tmp_path: Path, test_file: str, case_prefix: str, mutate
+) -> subprocess.CompletedProcess[str]:
+    """One case of a generated test file, on a copy of the output whose rule file `mutate` edits."""
+    import shutil
+
+    promtool = require_tool("promtool")
+    out = tmp_path / "out"
+    shutil.copytree(rendered, out)
+    rules = out / f"prometheus/rules/{SERVICE}/{SLO}.rules.yml"
+    rules.write_text(mutate(rules.read_text()))
+    test = out / "prometheus" / test_file
+    doc = yaml.safe_load(test.read_text())
+    doc["tests"] = [c for c in doc["tests"] if c["name"].startswith(case_prefix)]
+    assert len(doc["tests"]) == 1
+    test.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return subprocess.run(
+        [promtool, "test", "rules", test_file], cwd=out / "prometheus", capture_output=True, text=True, timeout=600
+    )
+
+
+ROLLUP_RANGE = "[59m59s]))\n    labels"
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("rng", ["[59m59s]", "[1h]"])
+def test_the_outage_case_checks_that_a_rollup_sums_one_hour(rendered: Path, tmp_path: Path, rng: str) -> None:
+    """The hourly tests hold one base sample per rollup, so they cannot see the rollup's own
+    range: the 1m outage case checks it at its onset. A `[1h]` range sums 61 samples."""
+
+    def mutate(text: str) -> str:
+        assert text.count(ROLLUP_RANGE) == 2  # the bad and total rollups
+        return text.replace(ROLLUP_RANGE, f"{rng}))\n    labels")
+
+    proc = _run_case(rendered, tmp_path, f"tests/{SERVICE}/{SLO}.test.yml", "100% errors", mutate)
+    if rng == "[59m59s]":
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode != 0
+        said = proc.stdout + proc.stderr
+        assert "rate1m_sum1h" in said and "got: {" in said, said
+
+
+@pytest.mark.tools
+def test_the_hourly_test_fails_on_a_rolled_window_that_averages_ratios(rendered: Path, tmp_path: Path) -> None:
+    """The 1d window, evaluated hourly with 10x day/night traffic: a mean of the hourly
+    ratios instead of their ratio of sums fails its check."""
+    sel = f'{{service="{SERVICE}", slo="{SLO}"}}'
+    ratio_of_sums = (
+        f"sum(sum_over_time(slo:sli_bad_events:rate1m_sum1h{sel}[23h59m59s:1h]))\n      /\n      "
+        f"(sum(sum_over_time(slo:sli_total_events:rate1m_sum1h{sel}[23h59m59s:1h])) > 0)"
+    )
+    mean = (
+        f"sum(avg_over_time((slo:sli_bad_events:rate1m_sum1h{sel} / slo:sli_total_events:rate1m_sum1h{sel})"
+        "[23h59m59s:1h]))"
+    )
+
+    def mutate(text: str) -> str:
+        assert text.count(ratio_of_sums) == 1
+        return text.replace(ratio_of_sums, mean)
+
+    proc = _run_case(rendered, tmp_path, f"tests/{SERVICE}/{SLO}.hourly.test.yml", "Recording rules", mutate)
+    assert proc.returncode != 0
+    assert "slo:sli_error:ratio_rate1d" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -585,8 +585,7 @@ def hourly(spec: Spec, slo: SLO, tier: Tier) -> bool:
         tier.long_window in rolled(slo, spec.stack.base_window)
         and tier.long_window % hour == 0
         and tier.short_window % hour == 0
-        and slo.period % hour == 0
-        and hour % spec.stack.base_window == 0
+        and hourly_grid(spec, slo)
     )
 
 
@@ -732,7 +731,10 @@ def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict
     sc = Scenario(step=step, end=0, onset=onset, stop=stop, error=error)
     stop = max(_stable_check_time(slo, t, sc, stop, base) for t in slo.tiers)
     sc.stop = stop
-    sc.end = stop + max(t.short_window for t in slo.tiers) + 2 * base
+    # A tier tested hourly stops in its hourly test (after its "just above" errors): watching
+    # a 3d ticket's 6h short window drain here would double this test's length.
+    stop_checked = [t for t in slo.tiers if not hourly(spec, slo, t)]
+    sc.end = max([stop + base, *(stopped_by(slo, t, stop, base) + base for t in stop_checked)])
     series = input_series(slo, sc)
     assert series is not None
     tests: list[dict[str, Any]] = []
@@ -758,14 +760,26 @@ def full_outage_group(spec: Spec, service: Service, slo: SLO) -> tuple[str, dict
                     ],
                 }
             )
-        tests.append({"eval_time": at(stopped_by(slo, tier, stop, base)), "alertname": name, "exp_alerts": []})
+        if tier in stop_checked:
+            tests.append({"eval_time": at(stopped_by(slo, tier, stop, base)), "alertname": name, "exp_alerts": []})
         part = f" (its {tier.long} window holds the {at(onset)} before it)" if tier.long_window > onset else ""
         lines.append(f"{name} due {float(due[tier]):.0f}s after onset{part}{lag_note(slo, tier, base)}")
-    note = (
-        f"100% errors from {at(onset)} to {at(stop)}: " + ", ".join(lines) + "; each stops within its short "
-        "window plus B after the errors stop."
-    )
-    return (note, {"name": note, "interval": at(step), "input_series": series, "alert_rule_test": tests})
+    note = f"100% errors from {at(onset)} to {at(stop)}: " + ", ".join(lines) + "; "
+    if len(stop_checked) == len(slo.tiers):
+        note += "each stops within its short window plus B after the errors stop."
+    else:
+        note += (
+            ", ".join(cv.burn_alert_name(t) for t in stop_checked)
+            + " stop within the short window plus B after the errors stop (the others, tested hourly, in "
+            + f"{cv.hourly_test_file(slo).removeprefix('prometheus/tests/')})."
+        )
+    group: dict[str, Any] = {"name": note, "interval": at(step), "input_series": series, "alert_rule_test": tests}
+    if rolled(slo, base) and onset >= slo_math.ROLLUP_STEP + 2 * base:
+        # The clean hour before the onset: each rollup sums one hour of base samples.
+        group["promql_expr_test"] = [rollup_count_check(spec, slo, sc, onset)]
+        note += f" At {at(onset)}, each hourly rollup sums {slo_math.ROLLUP_STEP // base} base samples."
+        group["name"] = note
+    return (note, group)
 
 
 def alert_times(slo: SLO, tier: Tier, onset: int, due: Fraction, base: int) -> tuple[int, int]:
@@ -838,31 +852,76 @@ def _percent_safe(value: Fraction) -> bool:
 
 
 def ratio_groups(spec: Spec, slo: SLO) -> list[tuple[str, dict[str, Any]]]:
-    """Recording rules against a known series: ratio of sums with 10x day/night traffic, for
-    a window of base samples and for the shortest window read from hourly rollups."""
+    """The SLO's own recording test: a window of base samples is a ratio of sums of what its
+    base rules record from its selectors, with 10x day/night traffic. The windows read from
+    hourly rollups are the same rules for every SLO of a shape: rolled_ratio_group checks them
+    hourly beside the shape's alerts test (rollup_count_check, the rollup's own range)."""
     base = spec.stack.base_window
-    # A compressed day: the 6h window (or the SLO's nearest) holds a busy half at 10x traffic
-    # with 1% errors and a quiet half with 10% errors. Full days cost promtool 4x more time
-    # and prove nothing more: the ratio of sums does not depend on the window's length.
-    # A window of a few base samples cannot hold a busy and a quiet half (a 30s short window
-    # at B = 30s is one sample): pick among windows of at least 4 samples.
+    # A compressed day: the window nearest an hour holds a busy half at 10x traffic with 1%
+    # errors and a quiet half with 10% errors. Longer windows cost promtool more time and
+    # prove nothing more: the ratio of sums does not depend on the window's length (the
+    # shape's alerts test replays every window). A window of a few base samples cannot hold
+    # a busy and a quiet half (a 30s short window at B = 30s is one sample): pick among
+    # windows of at least 4 samples.
     exact = [w for w in slo.windows if w not in rolled(slo, base) and w >= 4 * base]
-    groups = []
     if exact:
-        groups.append(_ratio_group(spec, slo, min(exact, key=lambda w: abs(w - 6 * 3600))))
-    if rolled(slo, base):
-        groups.append(_ratio_group(spec, slo, min(rolled(slo, base))))
-    if not groups:
-        groups.append(_ratio_group(spec, slo, max(slo.windows)))
-    return groups
+        return [_ratio_group(spec, slo, min(exact, key=lambda w: abs(w - slo_math.ROLLUP_STEP)))]
+    if rolled(slo, base) and not rolled_hourly(spec, slo):
+        return [_ratio_group(spec, slo, min(rolled(slo, base)))]
+    return [_ratio_group(spec, slo, max(slo.windows))]
 
 
-def _ratio_group(spec: Spec, slo: SLO, window: int) -> tuple[str, dict[str, Any]]:
+def rolled_hourly(spec: Spec, slo: SLO) -> bool:
+    """The windows read from hourly rollups are checked with hourly evaluations (as hourly()
+    tiers are): each rollup then holds one base sample, which stands for its hour."""
+    return bool(rolled(slo, spec.stack.base_window)) and hourly_grid(spec, slo)
+
+
+def hourly_grid(spec: Spec, slo: SLO) -> bool:
+    hour = slo_math.ROLLUP_STEP
+    return slo.period % hour == 0 and hour % spec.stack.base_window == 0
+
+
+def rolled_ratio_group(spec: Spec, slo: SLO) -> tuple[str, dict[str, Any]]:
+    """The shortest window read from hourly rollups is a ratio of sums of the rollups, with
+    10x day/night traffic, evaluated hourly."""
+    return _ratio_group(spec, slo, min(rolled(slo, spec.stack.base_window)), every=slo_math.ROLLUP_STEP)
+
+
+def rollup_count_check(spec: Spec, slo: SLO, sc: Scenario, t: int) -> dict[str, Any]:
+    """At t, after an hour of steady traffic: each hourly rollup sums exactly one hour of base
+    samples (ROLLUP_STEP / B of them; a `[1h]` range would hold one more, as Prometheus 2's
+    ranges include their start). The hourly tests cannot see this: there a rollup holds one."""
     base = spec.stack.base_window
-    step = base // 2 if base % 2 == 0 else base
-    # A window read from hourly rollups is checked half an hour after its last hour mark: it
-    # still holds the day that ended there (with no extra samples from the half hour).
-    t = window + (slo_math.ROLLUP_STEP // 2 if window in rolled(slo, base) else base)
+    assert t >= slo_math.ROLLUP_STEP + 2 * base and all(sc.traffic_at(s) == 1 for s in (t, t - 3600))
+    sel = cv.slo_matchers(slo)
+    count = slo_math.ROLLUP_STEP // base
+    groups = group_labels(slo)
+    assert groups is not None
+    own = {"service": slo.service, "slo": slo.name, "team": slo.team}
+    ratio = f"{cv.total_rollup(spec.stack)}{sel} / {cv.total_rate(spec.stack)}{sel}"
+    return {
+        "expr": f"abs({ratio} - {count}) < bool 1e-9",
+        "eval_time": at(t),
+        "exp_samples": [{"labels": series_name("", {**own, **g}), "value": 1} for g in groups],
+    }
+
+
+def _ratio_group(spec: Spec, slo: SLO, window: int, every: int | None = None) -> tuple[str, dict[str, Any]]:
+    """every: the test's evaluation interval (default B); hourly, each base sample stands for
+    its hour and the window is checked at an hour mark."""
+    real = spec.stack.base_window
+    base = every or real
+    step = real // 2 if real % 2 == 0 else real
+    # A window read from hourly rollups is checked half an hour after its last hour mark (it
+    # still holds the day that ended there, with no extra samples from the half hour), or at
+    # an hour mark when evaluated hourly.
+    if every:
+        t = window + every
+    elif window in rolled(slo, real):
+        t = window + slo_math.ROLLUP_STEP // 2
+    else:
+        t = window + real
     busy = slo.sli.kind != "availability"  # scrape samples cannot vary with traffic
     sc = Scenario(
         step=step,
@@ -871,6 +930,7 @@ def _ratio_group(spec: Spec, slo: SLO, window: int) -> tuple[str, dict[str, Any]
         stop=t,
         error=Decimal("0.01"),
         busy=(window, window // 2, 10) if busy else None,
+        rng=real if every else 0,
     )
     quiet_error = Decimal("0.1")
     base_error = sc.error
@@ -901,7 +961,9 @@ def _ratio_group(spec: Spec, slo: SLO, window: int) -> tuple[str, dict[str, Any]
             "exp_samples": samples,
         },
     ]
-    how = "sum of hourly rollups read at the hour marks" if window in rolled(slo, base) else "ratio of sums"
+    how = "sum of hourly rollups read at the hour marks" if window in rolled(slo, real) else "ratio of sums"
+    if every:
+        how += f" (evaluated every {format_duration(every)}: each rollup holds one base sample)"
     note = f"Recording rules: the {format_duration(window)} error ratio is a {how} = {float(expected):.6g}" + (
         f" (busy half at 10x traffic with 1% errors, quiet half with 10%; a mean of ratios would say "
         f"{float(mean_of_ratios):.6g})"
@@ -1157,19 +1219,22 @@ def _test_doc(
 def slo_hourly_test(spec: Spec, service: Service, slo: SLO) -> str | None:
     """The "just above" and "just below" cases of the tiers tested hourly (hourly()), or None."""
     groups: list[tuple[str, dict[str, Any]]] = []
+    if rolled_hourly(spec, slo):
+        groups.append(rolled_ratio_group(spec, slo))
     for tier in slo.tiers:
         if hourly(spec, slo, tier):
             groups += tier_groups(spec, service, slo, tier, every=slo_math.ROLLUP_STEP)
     if not groups:
         return None
     purpose = (
-        "the tiers whose long window is read from hourly rollups fire at the predicted hour mark 10% above "
-        "their threshold, after a full long window, and not below it; evaluated hourly (the same rules: "
+        "the windows read from hourly rollups are ratios of sums of the rollups; the tiers whose long "
+        "window is read from them fire at the predicted hour mark 10% above their threshold, after a full "
+        "long window, stop after the errors stop, and do not fire below it; evaluated hourly (the same rules: "
         "these windows only move at the hour marks). The other cases are in "
         f"{cv.alerts_test_file(slo).removeprefix('prometheus/tests/')}."
     )
     path = cv.hourly_test_file(slo)
-    return _test_doc(spec, slo, _slo_groups(spec, service, slo), groups, purpose, path, every=slo_math.ROLLUP_STEP)
+    return _test_doc(spec, slo, _with_info_rules(spec, service, slo), groups, purpose, path, every=slo_math.ROLLUP_STEP)
 
 
 def slo_alerts_test(spec: Spec, service: Service, slo: SLO) -> str:
@@ -1212,8 +1277,12 @@ def slo_recording_test(spec: Spec, service: Service, slo: SLO) -> str:
             f"period, tiers), names aside: {cv.alerts_test_file(rep).removeprefix('prometheus/')} tests them."
         )
     path = cv.recording_test_file(slo)
-    rule_files = {**_slo_groups(spec, service, slo), cv.info_rules_file(slo): [rule_render.info_group_name(slo)]}
-    return _test_doc(spec, slo, rule_files, ratio_groups(spec, slo), purpose, path)
+    return _test_doc(spec, slo, _with_info_rules(spec, service, slo), ratio_groups(spec, slo), purpose, path)
+
+
+def _with_info_rules(spec: Spec, service: Service, slo: SLO) -> dict[str, list[str]]:
+    """The SLO's rules and its dashboard rules (the burn rates per window), in that order."""
+    return {**_slo_groups(spec, service, slo), cv.info_rules_file(slo): [rule_render.info_group_name(slo)]}
 
 
 def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
