@@ -219,8 +219,8 @@ def validate(
     if (out / "prometheus/tests").is_dir():
         tests = len(unit_test_files(out))
         typer.echo(
-            f"validating {out}/: promtool config, rules and {tests} unit-test files ({os.cpu_count() or 2} at a time; "
-            "the SLO ones take about a minute each), amtool, compose schema, dashboards; each line as it finishes"
+            f"validating {out}/: promtool config, rules and {tests} unit-test files, amtool, compose schema, "
+            f"dashboards ({os.cpu_count() or 2} checks at a time, longest first); each line as it finishes"
         )
     try:
         results = run_all(spec, out, report)

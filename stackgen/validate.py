@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -54,6 +55,15 @@ def missing_secret_files(config: Path) -> list[str]:
 Report = Callable[[Result], None]
 
 
+@dataclass
+class Job:
+    """One independent check. cost: how long it runs, relative to the others (a unit-test
+    file's size: the alerts tests are the long ones), so the longest start first."""
+
+    run: Callable[[], list[Result]]
+    cost: int = 0
+
+
 def _silent(result: Result) -> None:
     del result
 
@@ -62,43 +72,35 @@ def unit_test_files(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out / "prometheus")) for p in (out / "prometheus/tests").rglob("*.test.yml"))
 
 
-def promtool_results(out: Path, report: Report = _silent) -> list[Result]:
+def promtool_jobs(out: Path) -> list[Job]:
+    """promtool's checks of OUT, one job each: config, rules, every unit-test file."""
+    jobs: list[Job] = []
     config = out / "prometheus/prometheus.yml"
-    results: list[Result] = []
     if config.exists():  # the kubernetes target has none: the operator writes it
-        missing = missing_secret_files(config)
-        argv = ["promtool", "check", "config", *(["--syntax-only"] if missing else []), "prometheus/prometheus.yml"]
-        results.append(_run("promtool check config prometheus/prometheus.yml", argv, cwd=out))
-        report(results[0])
-        if missing and results[0].status == "ok":
-            results[0].detail = (
-                f"syntax and references only: {len(missing)} secret file(s) are not on this machine "
-                f"({', '.join(missing)}); Prometheus reads them where it runs"
-            )
+        jobs.append(Job(lambda: [_check_config(out, config)]))
     rule_files = sorted(str(p.relative_to(out)) for p in (out / "prometheus/rules").rglob("*.rules.yml"))
     if rule_files:
-        results.append(
-            _run(
-                f"promtool check rules ({len(rule_files)} files)",
-                ["promtool", "check", "rules", *rule_files],
-                cwd=out,
-            )
+        argv = ["promtool", "check", "rules", *rule_files]
+        jobs.append(Job(lambda: [_run(f"promtool check rules ({len(rule_files)} files)", argv, cwd=out)]))
+    for test in unit_test_files(out):
+        jobs.append(Job(functools.partial(_unit_test, out, test), (out / "prometheus" / test).stat().st_size))
+    return jobs
+
+
+def _unit_test(out: Path, test: str) -> list[Result]:
+    return [_run(f"promtool test rules {test}", ["promtool", "test", "rules", test], cwd=out / "prometheus")]
+
+
+def _check_config(out: Path, config: Path) -> Result:
+    missing = missing_secret_files(config)
+    argv = ["promtool", "check", "config", *(["--syntax-only"] if missing else []), "prometheus/prometheus.yml"]
+    result = _run("promtool check config prometheus/prometheus.yml", argv, cwd=out)
+    if missing and result.status == "ok":
+        result.detail = (
+            f"syntax and references only: {len(missing)} secret file(s) are not on this machine "
+            f"({', '.join(missing)}); Prometheus reads them where it runs"
         )
-        report(results[-1])
-    tests = unit_test_files(out)
-
-    def unit(test: str) -> Result:
-        return _run(f"promtool test rules {test}", ["promtool", "test", "rules", test], cwd=out / "prometheus")
-
-    # Unit tests are CPU-bound and independent: run them on every core, report each as it
-    # finishes (the long ones take a minute), list them in file order.
-    done: dict[str, Result] = {}
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        futures = {pool.submit(unit, test): test for test in tests}
-        for future in as_completed(futures):
-            done[futures[future]] = future.result()
-            report(done[futures[future]])
-    return results + [done[test] for test in tests]
+    return result
 
 
 def _drop_webhook_timeouts(data: dict[str, Any]) -> int:
@@ -148,12 +150,9 @@ def config_for_amtool(config: Path, version: tuple[int, ...] | None, scratch: Pa
     return copy, notes
 
 
-def amtool_results(out: Path, report: Report = _silent) -> list[Result]:
+def amtool_results(out: Path) -> list[Result]:
     with tempfile.TemporaryDirectory() as scratch:
-        results = _amtool_results(out, Path(scratch))
-    for result in results:
-        report(result)
-    return results
+        return _amtool_results(out, Path(scratch))
 
 
 def _amtool_results(out: Path, scratch: Path) -> list[Result]:
@@ -227,26 +226,38 @@ def dashboards_result(out: Path) -> Result:
 
 
 def run_all(spec: Path, out: Path, report: Report = _silent) -> list[Result]:
-    """Every check, each reported as soon as it is known (the unit tests take minutes)."""
+    """Every check, each reported as soon as it is known. The checks are independent and
+    CPU-bound (promtool's unit tests most of all): they run on every core, longest first (a
+    unit-test file's size stands for its length), and are returned in their listed order."""
     kubernetes = (out / "kubernetes").is_dir()
     if not (out / "prometheus/prometheus.yml").exists() and not kubernetes:
         raise UsageError(f"{out} holds no rendered stack; run `stackgen render --spec {spec} --out {out}` first")
-    results = [*promtool_results(out, report), *amtool_results(out, report)]
-    for check in () if kubernetes else (compose_result, dashboards_result):
-        results.append(check(out))
-        report(results[-1])
+    # amtool runs once per routing case, one call after another: start it first, beside the
+    # longest unit test, so that it never ends the run alone.
+    jobs = [*promtool_jobs(out), Job(lambda: amtool_results(out), cost=2**62)]
+    if not kubernetes:
+        jobs += [Job(lambda: [compose_result(out)]), Job(lambda: [dashboards_result(out)])]
+    jobs.append(Job(lambda: [_matches_spec(spec, out, kubernetes)]))
+    done: dict[int, list[Result]] = {}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost)
+        futures = {pool.submit(jobs[i].run): i for i in order}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            for result in done[futures[future]]:
+                report(result)
+    return [result for i in range(len(jobs)) for result in done[i]]
+
+
+def _matches_spec(spec: Path, out: Path, kubernetes: bool) -> Result:
     from stackgen.pipeline import render_spec
     from stackgen.writer import compare
 
     diff = compare(render_spec(spec, "kubernetes" if kubernetes else None), out)
-    results.append(
-        Result(f"{out} matches {spec}", "ok")
-        if diff.clean
-        else Result(
-            f"{out} matches {spec}",
-            "fail",
-            f"{len(diff.changed)} differ, {len(diff.missing)} missing, {len(diff.extra)} extra: run `stackgen render`",
-        )
+    if diff.clean:
+        return Result(f"{out} matches {spec}", "ok")
+    return Result(
+        f"{out} matches {spec}",
+        "fail",
+        f"{len(diff.changed)} differ, {len(diff.missing)} missing, {len(diff.extra)} extra: run `stackgen render`",
     )
-    report(results[-1])
-    return results
