@@ -65,6 +65,12 @@ def _render(spec_path: Path, target: str | None) -> dict[str, str]:
     from stackgen.pipeline import load, render_model
 
     loaded, model = load(spec_path, target)
+    if model.stack.images and model.stack.target == "kubernetes":
+        typer.echo(
+            "  note: stack.images pins docker-compose.yml only; the kubernetes target's Helm charts choose "
+            "their images (pin them in the charts' values)",
+            err=True,
+        )
     for slo in model.slos:
         if slo.sli.kind == "latency" and not slo.sli.threshold_checked:
             typer.echo(
@@ -335,6 +341,34 @@ def _import(tool: str, files: list[Path], into: Path | None, out: Path | None) -
         typer.echo(
             f"{todos} TODO(s) in the imported services: search for TODO and fix them before relying on it", err=True
         )
+
+
+@app.command("pin-images")
+def pin_images(
+    spec: SpecOption = Path("slos.yaml"),
+    registry: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--registry",
+            help="HOST=URL: ask URL for HOST's images, e.g. docker.io=https://mirror.example.com (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Print the stack.images block that pins every image of docker-compose.yml to the digest its
+    tag points at now, read from each registry (needs the registries, or a mirror, reachable)."""
+    from stackgen import pin_images as pins
+    from stackgen.errors import StackgenError, UsageError
+
+    try:
+        files = _render(spec, None)
+        if "docker-compose.yml" not in files:
+            raise UsageError("the kubernetes target runs the images its Helm charts choose: nothing to pin here")
+        block = pins.images_block(
+            pins.pin(files["docker-compose.yml"], pins.Registry(pins.parse_endpoints(registry or []))), spec.name
+        )
+    except StackgenError as err:
+        raise _fail(err) from None
+    typer.echo(block, nl=False)
 
 
 @app.command()

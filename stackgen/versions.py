@@ -38,3 +38,22 @@ HEALTHCHECK = {
     "redis-exporter": "wget",
     "nginx-exporter": "none",
 }
+
+
+def registry_and_repository(image: str) -> tuple[str, str]:
+    """("registry host", "repository path") of an image reference without tag or digest, as
+    Docker reads it: the first part is a host when it holds a "." or ":" or is localhost;
+    otherwise the image is on Docker Hub, where a one-part name lives under library/."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "docker.io", name if "/" in name else f"library/{name}"
+
+
+def tag_of(image: str) -> str:
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"

@@ -26,9 +26,14 @@ from hypothesis_jsonschema import from_schema
 
 from stackgen.model import RESERVED_LABELS
 from stackgen.spec.loader import CONTROL_CHARS, SCHEMA_PATH
+from stackgen.versions import IMAGES
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 DEFS = SCHEMA["$defs"]
+# The digest part of stack.images' pattern (the image part must name what stackgen renders).
+DIGEST_PATTERN = re.search(
+    r"@(sha256:[^$]+)\$$", DEFS["stack"]["properties"]["images"]["additionalProperties"]["pattern"]
+).group(1)  # type: ignore[union-attr]
 RESERVED = RESERVED_LABELS
 DAY = 86400
 UNITS = (("d", DAY), ("h", 3600), ("m", 60), ("s", 1))
@@ -211,7 +216,9 @@ def receivers(draw: st.DrawFn) -> list[dict[str, Any]]:
                 r["severity"] = draw(st.sampled_from(["critical", "error", "warning", "info"]))
         elif kind == "slack":
             r["channel"] = draw(st.from_regex(r"[#@][A-Za-z0-9._-]{1,20}", fullmatch=True))
-            r["api_url_file"] = "slack-" + draw(secret_files)
+            # A Slack incoming webhook posts to one channel: one file per receiver (the model
+            # refuses a file shared across channels).
+            r["api_url_file"] = f"slack{i}-" + draw(secret_files)
         elif kind == "email":
             to: Any = draw(st.sampled_from(["oncall+x@example.com", ["a@example.com", "b.c@example.org"]]))
             r.update(to=to, smarthost="smtp.example.com:587")
@@ -435,6 +442,13 @@ def valid_spec(draw: st.DrawFn) -> dict[str, Any]:
         stack["optional_services"] = draw(st.lists(st.sampled_from(["pushgateway", "blackbox-exporter"]), unique=True))
     if stack["target"] == "host" and draw(st.booleans()):
         stack.update(secrets_dir="/etc/stackgen/secrets", data_dir="/srv/stackgen")
+    if draw(st.booleans()):
+        # Digest pins (stack.images): a digest from the schema's own pattern, on the image
+        # stackgen renders or a mirror's copy of it.
+        pinned = draw(st.lists(st.sampled_from(sorted(IMAGES)), unique=True, max_size=4))
+        digests = st.from_regex(DIGEST_PATTERN, fullmatch=True)
+        mirror = st.sampled_from(["", "mirror.example.com/", "registry.internal:5000/hub/"])
+        stack["images"] = {c: f"{draw(mirror)}{IMAGES[c]}@{draw(digests)}" for c in pinned}
 
     jobs = []
     names_drawn = draw(st.lists(job_names, max_size=5, unique=True))

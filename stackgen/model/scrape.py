@@ -7,6 +7,7 @@ from typing import Any
 from stackgen.components import COMPONENT_PORTS
 from stackgen.model.base import BuilderBase, Path_, pairs
 from stackgen.model.types import TLS, Exporter, Kubernetes, LongTermStorage, Probe, ScrapeJob, Stack
+from stackgen.versions import IMAGES, registry_and_repository, tag_of
 
 # Scrape jobs the stack writes for its own components (prometheus.yml) are named like them.
 STACK_JOB_NAMES = frozenset(COMPONENT_PORTS)
@@ -69,7 +70,26 @@ class ScrapeBuilder(BuilderBase):
             ),
             kubernetes=self.build_kubernetes(raw),
             long_term_storage=self.build_long_term_storage(raw.get("long_term_storage"), (*p, "long_term_storage")),
+            images=self.build_images(raw),
         )
+
+    def build_images(self, raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        """stack.images: digest pins of the very images stackgen renders (the healthchecks and
+        config formats are those of that version), from their registry or a mirror of it."""
+        images: dict[str, str] = raw.get("images") or {}
+        for component, image in sorted(images.items()):
+            want = IMAGES[component]
+            repository = registry_and_repository(image)[1]
+            want_repository = registry_and_repository(want)[1]
+            same_repository = repository == want_repository or repository.endswith("/" + want_repository)
+            if not same_repository or tag_of(image) != tag_of(want):
+                self.fail(
+                    ("stack", "images", component),
+                    f"{image.split('@')[0]} is not the image stackgen renders for {component} ({want}); pin "
+                    f"that one's digest ({want}@sha256:...; `stackgen pin-images` prints it), or a mirror's "
+                    f"copy of it (<mirror>/{want_repository}:{tag_of(want)}@sha256:...)",
+                )
+        return pairs(images)
 
     def build_kubernetes(self, raw: dict[str, Any]) -> Kubernetes | None:
         settings = raw.get("kubernetes")

@@ -9,6 +9,7 @@ from typing import Any
 
 from stackgen import slo_math
 from stackgen.durations import format_duration
+from stackgen.versions import IMAGES
 
 Pairs = tuple[tuple[str, Any], ...]
 
@@ -433,6 +434,11 @@ class Stack:
     external_urls: tuple[tuple[str, str], ...] = ()  # component -> URL users open (prometheus, alertmanager)
     kubernetes: Kubernetes | None = None  # set for the kubernetes target (defaults filled in)
     long_term_storage: LongTermStorage | None = None
+    images: tuple[tuple[str, str], ...] = ()  # component -> digest-pinned image (stack.images)
+
+    def image(self, component: str) -> str:
+        """The image docker-compose.yml runs: the spec's digest pin, else the pinned tag."""
+        return dict(self.images).get(component) or IMAGES[component]
 
     @property
     def base_window(self) -> int:

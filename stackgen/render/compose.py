@@ -9,7 +9,7 @@ from stackgen.durations import format_duration
 from stackgen.model import GRAFANA_PASSWORD_SECRET, Spec
 from stackgen.render.common import header, yaml_document
 from stackgen.render.prometheus import OPTIONAL_JOBS
-from stackgen.versions import HEALTHCHECK, IMAGES
+from stackgen.versions import HEALTHCHECK
 
 COMPOSE_FILE = "docker-compose.yml"
 
@@ -146,7 +146,7 @@ NETWORKS = {
 
 
 def _base(spec: Spec, name: str, depends: list[str]) -> dict[str, Any]:
-    service: dict[str, Any] = {"image": IMAGES[name], "restart": "unless-stopped"}
+    service: dict[str, Any] = {"image": spec.stack.image(name), "restart": "unless-stopped"}
     if depends:
         service["depends_on"] = {d: {"condition": "service_healthy"} for d in depends}
     cpus, memory = LIMITS.get(name, ("0.25", "128m"))
