@@ -224,9 +224,10 @@ def validate(
 
     if (out / "prometheus/tests").is_dir():
         tests = len(unit_test_files(out))
+        compose = "" if (out / "kubernetes").is_dir() else ", compose schema, dashboards"
         typer.echo(
-            f"validating {out}/: promtool config, rules and {tests} unit-test files, amtool, compose schema, "
-            f"dashboards ({os.cpu_count() or 2} checks at a time, longest first); each line as it finishes"
+            f"validating {out}/: promtool config, rules and {tests} unit-test files, amtool{compose} "
+            f"({os.cpu_count() or 2} checks at a time, longest first); each line as it finishes"
         )
     try:
         results = run_all(spec, out, report)

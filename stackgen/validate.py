@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from stackgen.errors import UsageError
+from stackgen.errors import StackgenError, UsageError
 
 TOOL_HINT = "not installed: on Debian/Ubuntu `apt-get install prometheus prometheus-alertmanager` (or `make test-deps`)"
 
@@ -239,13 +239,24 @@ def run_all(spec: Path, out: Path, report: Report = _silent) -> list[Result]:
         jobs += [Job(lambda: [compose_result(out)]), Job(lambda: [dashboards_result(out)])]
     jobs.append(Job(lambda: [_matches_spec(spec, out, kubernetes)]))
     done: dict[int, list[Result]] = {}
+    errors: list[StackgenError] = []  # e.g. a spec that no longer loads: raised once all else is reported
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i].cost)
         futures = {pool.submit(jobs[i].run): i for i in order}
-        for future in as_completed(futures):
-            done[futures[future]] = future.result()
-            for result in done[futures[future]]:
-                report(result)
+        try:
+            for future in as_completed(futures):
+                try:
+                    done[futures[future]] = future.result()
+                except StackgenError as err:
+                    errors.append(err)
+                    done[futures[future]] = []
+                for result in done[futures[future]]:
+                    report(result)
+        except BaseException:  # a bug or Ctrl-C: do not start the queued checks
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    if errors:
+        raise errors[0]
     return [result for i in range(len(jobs)) for result in done[i]]
 
 

@@ -99,6 +99,30 @@ def test_stackgen_validate_fails_on_a_broken_rule(tmp_path: Path) -> None:
     assert "FAIL promtool check rules" in proc.stdout
 
 
+def test_stackgen_validate_reports_every_check_before_a_spec_that_no_longer_loads(tmp_path: Path) -> None:
+    """The spec is broken after the render: every check of the output still reports its line
+    (none is dropped when the "matches the spec" check fails to load it), then the located
+    spec error, exit 2."""
+    require_tool("promtool")
+    from tests.conftest import ROOT
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text((ROOT / "tests/e2e/spec.yaml").read_text())
+    out = tmp_path / "out"
+    assert run([sys.executable, "-m", "stackgen", "render", "--spec", str(spec), "--out", str(out)]).returncode == 0
+    data = yaml.safe_load(spec.read_text())
+    data["services"][0]["slos"][0]["objective"] = 200
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = run([sys.executable, "-m", "stackgen", "validate", "--spec", str(spec), "--out", str(out)])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    tests = sorted(p.relative_to(out / "prometheus") for p in (out / "prometheus/tests").rglob("*.test.yml"))
+    assert tests
+    for test in tests:
+        assert f"ok   promtool test rules {test}" in proc.stdout, proc.stdout
+    assert "ok   amtool check-config" in proc.stdout and "objective" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("level", ["EscalationLevel2", "EscalationLevel3", "EscalationLevel4"])
 def test_a_wrong_delay_on_any_escalation_level_fails_the_stack_test(rendered: Path, tmp_path: Path, level: str) -> None:
     """The generated stack test keeps the source firing until the last level is due, so each
