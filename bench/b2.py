@@ -150,6 +150,23 @@ def write_openmetrics(path: Path) -> tuple[int, dict[int, tuple[float, float]]]:
         family("slo:sli_total_events:rate1m", 1, hours=False)
         family("slo:sli_bad_events:rate1m_sum1h", 0, hours=True)
         family("slo:sli_total_events:rate1m_sum1h", 1, hours=True)
+        # The base rates tagged with their hour (numbered by the mark that ends it, mod 24),
+        # as the rule slo:sli_events:rate1m_by_hour records them: the period reads this hour.
+        out.write("# TYPE slo:sli_events:rate1m_by_hour gauge\n")
+        by_hour: dict[int, list[int]] = {}
+        for t in minutes:
+            by_hour.setdefault(-(-t // 3600) % 24, []).append(t)
+        for owner, table in owners:
+            for which, events in ((0, "bad"), (1, "total")):
+                for hour, hour_minutes in sorted(by_hour.items()):  # each series' samples together
+                    for t in hour_minutes:
+                        value = rate(table, t, which, 60)
+                        if value is not None:
+                            out.write(
+                                f'slo:sli_events:rate1m_by_hour{{{owner},slo_events="{events}",slo_hour="{hour}"}} '
+                                f"{value!r} {t}\n"
+                            )
+                            lines += 1
         out.write("# TYPE sloth:sli_error:ratio_rate5m gauge\n")
         for t in minutes:
             bad, total = rate(sums, t, 0, 300), rate(sums, t, 1, 300)

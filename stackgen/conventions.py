@@ -21,6 +21,12 @@ BAD_RATE = "slo:sli_bad_events:rate{base}"
 TOTAL_RATE = "slo:sli_total_events:rate{base}"
 # Hourly sums of the base rates: the long windows (slo_math.rollup_windows) add up these.
 ROLLUP_SUFFIX = "_sum1h"
+# The base rates (slo_events="bad" and "total") tagged with the hour (UTC) they were taken
+# in: the period adds the current hour so far to the rollups (and takes off the same minutes
+# one period ago), so it is exact to the minute.
+EVENTS_BY_HOUR = "slo:sli_events:rate{base}_by_hour"
+LABEL_HOUR = "slo_hour"
+LABEL_EVENTS = "slo_events"
 ERROR_RATIO = "slo:sli_error:ratio_rate{window}"
 BURN_RATE = "slo:burn_rate:ratio_rate{window}"
 BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
@@ -59,6 +65,10 @@ def bad_rollup(stack: Stack) -> str:
 
 def total_rollup(stack: Stack) -> str:
     return total_rate(stack) + ROLLUP_SUFFIX
+
+
+def events_by_hour(stack: Stack) -> str:
+    return EVENTS_BY_HOUR.format(base=format_duration(stack.base_window))
 
 
 def error_ratio(window: int) -> str:

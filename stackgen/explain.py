@@ -15,8 +15,9 @@ def explain_text(spec: Spec) -> str:
     base = spec.stack.base_window
     lines = [
         f"Base window B = {format_duration(base)} (the evaluation interval). Detection time at 100% errors "
-        "= L*r*b + B/2, plus up to one evaluation interval. Long windows no page reads (1d, 3d, the "
-        "period) add up hourly rollups and end at the last whole hour: those alerts may fire up to 1h later.",
+        "= L*r*b + B/2, plus up to one evaluation interval. Long windows no page reads (1d, 3d) add up "
+        "hourly rollups and end at the last whole hour: those alerts may fire up to 1h later. The period "
+        "(the budget) adds this hour so far to its rollups: exact to the minute.",
         "",
     ]
     header = (

@@ -266,3 +266,108 @@ def test_the_hourly_test_fails_on_a_rolled_window_that_averages_ratios(rendered:
     proc = _run_case(rendered, tmp_path, f"tests/{SERVICE}/{SLO}.hourly.test.yml", "Recording rules", mutate)
     assert proc.returncode != 0
     assert "slo:sli_error:ratio_rate1d" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+# --- the period to the minute -------------------------------------------------------------
+
+
+def _period_spec() -> str:
+    """api/error-rate (alone in its service), over a 1d period (so a test can replay more than a period at 1m),
+    with one page tier: its windows are 5m and 1h exact, the 1d period from hourly rollups."""
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    service = next(s for s in data["services"] if s["name"] == SERVICE)
+    slo = next(s for s in service["slos"] if s["name"] == SLO)
+    slo["period"] = "1d"
+    slo.setdefault("alerting", {})["tiers"] = [
+        {"severity": "page", "long_window": "1h", "short_window": "5m", "burn_rate": 14.4}
+    ]
+    service["slos"] = [slo]
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+BURSTS = ((10 * 60, 20 * 60), (DAY + 10 * 60, DAY + 15 * 60))  # 100% errors in these (start, end]
+
+
+def _period_case(tmp_path: Path, rules_text: str) -> subprocess.CompletedProcess[str]:
+    """Constant traffic, a 10-minute burst in the first hour and a 5-minute one a day later.
+    At 1d30m the period (30m, 1d30m] holds the second burst only: 5 of 1,440 base samples.
+    Read from the rollups alone it would be (0, 1d]: 10 of 1,440; with this hour but without
+    taking off the same minutes a day ago, 15 of 1,470. On the mark (1d) it is 10 of 1,440."""
+    promtool = require_tool("promtool")
+    (tmp_path / "rules.yml").write_text(rules_text)
+    end = DAY + 31 * 60
+
+    def bad(t: int) -> bool:
+        return any(start < t <= stop for start, stop in BURSTS)
+
+    doc = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": f"{STEP}s",
+                "input_series": [
+                    {
+                        "series": 'http_requests_total{job="api", code="500"}',
+                        "values": _counter_from(0, end, lambda t: RATE * STEP if bad(t) else 0),
+                    },
+                    {
+                        "series": 'http_requests_total{job="api", code="200"}',
+                        "values": _counter_from(0, end, lambda t: 0 if bad(t) else RATE * STEP),
+                    },
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": f'abs(slo:sli_error:ratio_rate1d{{service="{SERVICE}"}} - {bad_n} / 1440) < bool 1e-12',
+                        "eval_time": when,
+                        "exp_samples": [
+                            {"labels": f'{{service="{SERVICE}", slo="{SLO}", team="storefront"}}', "value": 1}
+                        ],
+                    }
+                    for when, bad_n in (("1d", 10), ("1d30m", 5))
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return subprocess.run(
+        [promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+
+
+def _period_rules() -> str:
+    files = render_all(model(_period_spec()))
+    return files[f"prometheus/rules/{SERVICE}/{SLO}.rules.yml"]
+
+
+@pytest.mark.tools
+def test_the_period_is_exact_to_the_minute(tmp_path: Path) -> None:
+    """The period's ratio of sums mid-hour, a period after an incident: this hour so far is
+    added to the hourly rollups, and the same minutes a period ago are taken off."""
+    rules = _period_rules()
+    assert "offset 1d" in rules
+    proc = _period_case(tmp_path, rules)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("part", ["this hour", "a period ago"])
+def test_the_period_check_fails_without_either_part(tmp_path: Path, part: str) -> None:
+    rules = _period_rules()
+    doc = yaml.safe_load(rules)
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if rule.get("record") == "slo:sli_error:ratio_rate1d":
+                lines = rule["expr"].splitlines()
+
+                def dropped(line: str) -> bool:
+                    if not line.strip().startswith(("+", "-")):
+                        return False
+                    return "offset 1d" in line if part == "a period ago" else "offset" not in line
+
+                kept = [line for line in lines if not dropped(line)]
+                assert len(kept) == len(lines) - 2, rule["expr"]
+                rule["expr"] = "\n".join(kept)
+    proc = _period_case(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    assert proc.returncode != 0
+    assert "ratio_rate1d" in proc.stdout + proc.stderr

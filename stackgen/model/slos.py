@@ -26,6 +26,8 @@ RESERVED_LABELS = frozenset(
         "short_window",
         "impact",
         "escalation_level",
+        "slo_hour",  # conventions.LABEL_HOUR and LABEL_EVENTS: the tags of the base series
+        "slo_events",  # the period reads for its current hour
     }
 )
 

@@ -457,8 +457,11 @@ def rolled(slo: SLO, base: int) -> frozenset[int]:
 
 def window_end(slo: SLO, window: int, t: int, base: int) -> int:
     """The last base sample a window's rule holds at evaluation time t: t itself, or, for a
-    window read from hourly rollups, the last whole hour (the rollups are read at the hours)."""
-    return t - t % slo_math.ROLLUP_STEP if window in rolled(slo, base) else t
+    window read from hourly rollups, the last whole hour (the rollups are read at the hours),
+    except the period, which adds this hour so far (rules._to_the_minute)."""
+    if window in rolled(slo, base) and window != slo.period:
+        return t - t % slo_math.ROLLUP_STEP
+    return t
 
 
 def window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -> Fraction | None:

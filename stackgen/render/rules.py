@@ -81,6 +81,22 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                     "labels": slo_labels(slo),
                 }
             )
+    if slo.period in rolled:
+        # Both base rates tagged with the hour they belong to, numbered by the hour mark that
+        # ends it (mod 24): a sample on a mark closes the hour before, as the rollup read at
+        # that mark holds it. The period adds this hour so far to the rollups. One rule for
+        # both: an SLO's rules fit Mimir's 20 per group.
+        events = cv.LABEL_EVENTS
+        rules.append(
+            {
+                "record": cv.events_by_hour(stack),
+                "expr": f'(\n  label_replace({cv.bad_rate(stack)}{sel}, "{events}", "bad", "", "")\nor\n'
+                f'  label_replace({cv.total_rate(stack)}{sel}, "{events}", "total", "", "")\n)\n'
+                f"* on () group_left ({cv.LABEL_HOUR})\n"
+                f'count_values("{cv.LABEL_HOUR}", ceil(vector(time()) / {slo_math.ROLLUP_STEP}) % 24)',
+                "labels": slo_labels(slo),
+            }
+        )
     for window in slo.windows:
         if window in rolled:
             # One rollup per hour of the window, read at the hours' marks (a subquery step is
@@ -90,13 +106,17 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         else:
             rng = window_range(window)
             bad_series, total_series = cv.bad_rate(stack), cv.total_rate(stack)
+        bad_sum = f"{total_of}(sum_over_time({bad_series}{sel}[{rng}]))"
+        total_sum = f"{total_of}(sum_over_time({total_series}{sel}[{rng}]))"
+        if window == slo.period and window in rolled:
+            bad_sum = _to_the_minute(bad_sum, "bad", stack, slo)
+            total_sum = _to_the_minute(total_sum, "total", stack, slo)
         rules.append(
             {
                 "record": cv.error_ratio(window),
                 # Ratio of sums; "> 0" drops quiet windows (no NaN, no page). sum() drops the
                 # labels the series carry, so renaming the team leaves one series, not two.
-                "expr": f"{total_of}(sum_over_time({bad_series}{sel}[{rng}]))\n/\n"
-                f"({total_of}(sum_over_time({total_series}{sel}[{rng}])) > 0)",
+                "expr": f"{bad_sum}\n/\n({total_sum} > 0)",
                 # Labels repeat the series' own: they make each rule distinct to promtool's linter.
                 "labels": slo_labels(slo),
             }
@@ -109,6 +129,36 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         }
     )
     return rules
+
+
+def _to_the_minute(rolled_sum: str, events: str, stack: Stack, slo: SLO) -> str:
+    """The period's sum from the hourly rollups (which end at the last hour mark), plus the
+    base samples of this hour so far, minus those of the same minutes one period ago (which
+    the oldest rollup holds but the period no longer does): the exact sum over the period.
+    Each part is 0, not empty, when it has no samples (before the first hour mark, on the hour,
+    before a period of data), so the budget is exact from the first base sample on."""
+    sel = cv.slo_matchers(slo)[:-1] + f', {cv.LABEL_EVENTS}="{events}"}}'
+    by_hour = cv.events_by_hour(stack)
+    hour = cv.LABEL_HOUR
+    by = ", ".join((*slo.group_by, hour))
+    total_of = sum_by(slo.group_by)
+    step, last_hour = slo_math.ROLLUP_STEP, window_range(slo_math.ROLLUP_STEP)
+
+    def hour_id(now: str) -> str:  # the number of the hour `now` is in, as the tags count
+        return f'count_values("{hour}", (floor({now} / {step}) + 1) % 24)'
+
+    this_hour = (
+        f"{total_of}(sum by ({by}) (sum_over_time({by_hour}{sel}[{last_hour}]))"
+        f" and on ({hour}) {hour_id('vector(time())')})"
+    )
+    period_ago = (
+        f"{total_of}(sum by ({by}) (sum_over_time({by_hour}{sel}[{last_hour}] offset {format_duration(slo.period)}))"
+        f" and on ({hour}) {hour_id(f'(vector(time()) - {slo.period})')})"
+    )
+    # 0 for each group, read from one sample per group (not from the rollups again).
+    base = cv.bad_rate(stack) if events == "bad" else cv.total_rate(stack)
+    zero = f"{total_of}({base}{cv.slo_matchers(slo)}) * 0" if slo.group_by else "vector(0)"
+    return f"(\n  ({rolled_sum} or {zero})\n  + ({this_hour} or {zero})\n  - ({period_ago} or {zero})\n)"
 
 
 def burn_alert(stack: Stack, routing: Routing, slo: SLO, tier: Tier, extra_labels: dict[str, str]) -> dict[str, Any]:
@@ -275,16 +325,20 @@ def rollup_note(spec: Spec, slo: SLO) -> str:
     return (
         f" The {names} windows add up hourly sums of the base series (*{cv.ROLLUP_SUFFIX}), read at each "
         "whole hour: they cost one sample per hour of window instead of one per "
-        f"{format_duration(spec.stack.base_window)}, and end at the last whole hour, so a ticket or the budget "
-        "may lag by up to 1h. Page windows are exact."
+        f"{format_duration(spec.stack.base_window)}, and end at the last whole hour, so a ticket may lag by up "
+        "to 1h. The period (the budget) is exact to the minute: it adds this hour so far from the base rates "
+        f"tagged with their hour (*{cv.EVENTS_BY_HOUR.format(base='')[len('slo:sli_events:rate') :]}) and takes off "
+        "the same minutes one period ago. Page windows are exact."
     )
 
 
 def slo_rule_count(spec: Spec, slo: SLO) -> int:
     """How many rules recording_rules and alert_rules make for the SLO, without making them:
-    base rates (2), hourly rollups (2, when a window is read from them), a ratio per window,
+    base rates (2), hourly rollups (2, when a window is read from them, and the hour-tagged
+    base rates when the period is), a ratio per window,
     the budget; a burn alert per tier, the no-data and budget alerts, the group limit alert."""
-    rolled = 2 if slo.rollup_windows(spec.stack.base_window) else 0
+    windows = slo.rollup_windows(spec.stack.base_window)
+    rolled = (2 if windows else 0) + (1 if slo.period in windows else 0)
     return 2 + rolled + len(slo.windows) + 1 + len(slo.tiers) + 2 + (1 if slo.group_by else 0)
 
 
