@@ -161,6 +161,13 @@ def rename_test(rule_file: str, old_team: str, new_team: str, end: int) -> dict:
                         "exp_samples": [{"labels": f"slo:sli_error:ratio_rate1d{{{new}}}", "value": 0.125}],
                     },
                     {
+                        # The period, exact to the minute: 30 error minutes of 135, none
+                        # counted twice while the old team's series lingers in the lookback.
+                        "expr": "abs(slo:sli_error:ratio_rate30d - 30 / 135) < bool 1e-12",
+                        "eval_time": at,
+                        "exp_samples": [{"labels": f"{{{new}}}", "value": 1}],
+                    },
+                    {
                         "expr": 'count by (team) (ALERTS{alertname="SLOBurnRate1h", alertstate="firing"})',
                         "eval_time": at,
                         "exp_samples": [{"labels": f'{{team="{new_team}"}}', "value": 1}],

@@ -68,6 +68,7 @@ def tier_rows(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 + (
                     " + up to 1h (hourly rollups)"
                     if tier.long_window in slo.rollup_windows(spec.stack.base_window)
+                    and tier.long_window != slo.period  # the period is exact to the minute
                     else ""
                 ),
             }

@@ -87,11 +87,18 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         # that mark holds it. The period adds this hour so far to the rollups. One rule for
         # both: an SLO's rules fit Mimir's 20 per group.
         events = cv.LABEL_EVENTS
+
+        def this_eval(series: str) -> str:
+            return f"{total_of}(sum_over_time({series}{sel}[{window_range(stack.base_window)}]))"
+
         rules.append(
             {
                 "record": cv.events_by_hour(stack),
-                "expr": f'(\n  label_replace({cv.bad_rate(stack)}{sel}, "{events}", "bad", "", "")\nor\n'
-                f'  label_replace({cv.total_rate(stack)}{sel}, "{events}", "total", "", "")\n)\n'
+                # This evaluation's base samples only (a range one second short of B, not the
+                # 5m lookback, which would count a sample again when the next one is missing),
+                # summed: one series per group even while a renamed team's old series lingers.
+                "expr": f'(\n  label_replace({this_eval(cv.bad_rate(stack))}, "{events}", "bad", "", "")\nor\n'
+                f'  label_replace({this_eval(cv.total_rate(stack))}, "{events}", "total", "", "")\n)\n'
                 f"* on () group_left ({cv.LABEL_HOUR})\n"
                 f'count_values("{cv.LABEL_HOUR}", ceil(vector(time()) / {slo_math.ROLLUP_STEP}) % 24)',
                 "labels": slo_labels(slo),
