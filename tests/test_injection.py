@@ -551,11 +551,11 @@ def test_promtool_prints_user_templates_verbatim(tmp_path: Path) -> None:
         )
         prefix = rule["annotations"]["description"].split(" SLO: ", 1)[0]
         assert value.strip() == "" or "xmarkerqz" not in prefix
-        # 100% errors: short-window burn 1/0.01 = 100. The 1d period is read from hourly
-        # rollups, so at 2m the budget has no value yet: the template's "unknown".
+        # 100% errors: short-window burn 1/0.01 = 100. The 1d period is exact from the first
+        # sample: every sample so far is bad, so the budget left is 1 - 1/0.01 = -9900%.
         budget = re.search(r"\{\{ with query .*?\{\{ end \}\}", prefix)
         assert budget
-        description = prefix.replace('{{ $value | printf "%.1f" }}', "100.0").replace(budget.group(0), "unknown")
+        description = prefix.replace('{{ $value | printf "%.1f" }}', "100.0").replace(budget.group(0), "-9900%")
         labels = {
             "service": "app",
             "slo": "errors",

@@ -47,7 +47,8 @@ def upper_rules(spec: Spec, slo: SLO) -> list[tuple[Any, ...]]:
                 continue
             labels = {k: v for k, v in rule.get("labels", {}).items() if k in MATH_LABELS}
             name = rule.get("record") or rule["alert"]
-            out.append((index, name, rule["expr"].replace(own, "{SLO}"), rule.get("for"), labels))
+            # own[:-1]: also in selectors that add a matcher ({service=..., slo=..., slo_events=...}).
+            out.append((index, name, rule["expr"].replace(own[:-1], "{SLO"), rule.get("for"), labels))
     return out
 
 

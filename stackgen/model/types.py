@@ -382,7 +382,9 @@ class Kubernetes:
 
     @classmethod
     def default(cls, stack_name: str) -> Kubernetes:
-        return cls("monitoring", chart_fullname(stack_name), (("stackgen.dev/stack", stack_name),))
+        # A label value ends with a letter or digit and holds at most 63 characters; a stack
+        # name may end with "-" (kube-prometheus-stack trims it from the fullname the same way).
+        return cls("monitoring", chart_fullname(stack_name), (("stackgen.dev/stack", stack_name[:63].rstrip("-_.")),))
 
 
 def chart_fullname(name: str) -> str:

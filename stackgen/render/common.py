@@ -49,7 +49,11 @@ def yaml_text(data: Any) -> str:
     try:
         return block_yaml.dump(data)
     except block_yaml.Unsupported:
-        return pyyaml_text(data)
+        text = pyyaml_text(data)
+        # PyYAML ends a document whose last scalar keeps its trailing newlines ("|+") with
+        # "...": harmless alone, but a chunk joined to more YAML (a list item, a section)
+        # would end the document there, and the rest would be a second one.
+        return text[:-4] if text.endswith("\n...\n") else text
 
 
 def pyyaml_text(data: Any) -> str:
