@@ -328,8 +328,9 @@ def main() -> None:
                 per_eval = per_min = Fraction(0)
                 exec_s = 0.0
                 firing = set()
+                # Across groups: a grouped SLO's rules are split in :sli and :alerts groups.
+                records = {r["record"]: r["expr"] for group in groups for r in group["rules"] if "record" in r}
                 for group in groups:
-                    records = {r["record"]: r["expr"] for r in group["rules"] if "record" in r}
                     for rule in group["rules"]:
                         count, seconds, _ = prom.cost(rule["expr"], END)
                         per_eval += count
