@@ -599,8 +599,7 @@ def hourly_times(slo: SLO, tier: Tier, sc: Scenario, onset: int, base: int) -> t
     threshold = Fraction(tier.burn_rate) * _fraction(slo.budget)
     t = first_over_threshold(slo, tier, sc, onset, base, window_ratio)
     quiet = t - base
-    near = [window_ratio(slo, sc, quiet, w, base) for w in (tier.long_window, tier.short_window)]
-    if any(r is not None and abs(r - threshold) <= threshold * Fraction(1, 10**9) for r in near):
+    if _near(threshold, [window_ratio(slo, sc, quiet, w, base) for w in (tier.long_window, tier.short_window)]):
         quiet -= base
     formula = Fraction(tier.long_window) * threshold / _fraction(sc.error)
     assert abs(t - onset - formula) <= 2 * base, f"{slo.id} {tier.long}: {t - onset}s against L*r*b/e {formula}"
@@ -725,6 +724,11 @@ def first_over_threshold(slo: SLO, tier: Tier, sc: Scenario, onset: int, base: i
     raise AssertionError(f"{slo.id} {tier.long}: the errors never cross the threshold")
 
 
+def _near(threshold: Fraction, ratios: list[Fraction | None]) -> bool:
+    """A ratio within float noise of the threshold: which side Prometheus sees is not known."""
+    return any(r is not None and abs(r - threshold) <= threshold * Fraction(1, 10**9) for r in ratios)
+
+
 def first_not_over(slo: SLO, tier: Tier, sc: Scenario, start: int, base: int) -> int:
     """The first evaluation after `start` where the tier's windows no longer both hold an error
     ratio over its threshold (window_ratio); one later when a ratio there sits within float
@@ -733,8 +737,7 @@ def first_not_over(slo: SLO, tier: Tier, sc: Scenario, start: int, base: int) ->
     for t in range(start + base, start + 2 * tier.long_window + 2 * base, base):
         ratios = [window_ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
         if not all(r is not None and r > threshold for r in ratios):
-            near = any(r is not None and abs(r - threshold) <= threshold * Fraction(1, 10**9) for r in ratios)
-            return t + base if near else t
+            return t + base if _near(threshold, ratios) else t
     raise AssertionError(f"{slo.id} {tier.long}: the alert never stops")
 
 
@@ -937,7 +940,7 @@ def rollup_count_check(spec: Spec, slo: SLO, sc: Scenario, t: int) -> dict[str, 
     samples (ROLLUP_STEP / B of them; a `[1h]` range would hold one more, as Prometheus 2's
     ranges include their start). The hourly tests cannot see this: there a rollup holds one."""
     base = spec.stack.base_window
-    assert t >= slo_math.ROLLUP_STEP + 2 * base and all(sc.traffic_at(s) == 1 for s in (t, t - 3600))
+    assert t >= slo_math.ROLLUP_STEP + 2 * base and all(sc.traffic_at(s) == 1 for s in (t, t - slo_math.ROLLUP_STEP))
     sel = cv.slo_matchers(slo)
     count = slo_math.ROLLUP_STEP // base
     groups = group_labels(slo)
@@ -1265,16 +1268,20 @@ def _test_doc(
     return head + yaml_text(doc)
 
 
-def slo_hourly_test(spec: Spec, service: Service, slo: SLO) -> str | None:
-    """The "just above" and "just below" cases of the tiers tested hourly (hourly()), or None."""
+def has_hourly_test(spec: Spec, slo: SLO) -> bool:
+    """Whether the SLO's shape gets `<slo>.hourly.test.yml` (slo_hourly_test)."""
+    return rolled_hourly(spec, slo) or any(hourly(spec, slo, tier) for tier in slo.tiers)
+
+
+def slo_hourly_test(spec: Spec, service: Service, slo: SLO) -> str:
+    """The rolled windows' ratio of sums and the cases of the tiers tested hourly (hourly())."""
+    assert has_hourly_test(spec, slo)
     groups: list[tuple[str, dict[str, Any]]] = []
     if rolled_hourly(spec, slo):
         groups.append(rolled_ratio_group(spec, slo))
     for tier in slo.tiers:
         if hourly(spec, slo, tier):
             groups += tier_groups(spec, service, slo, tier, every=slo_math.ROLLUP_STEP)
-    if not groups:
-        return None
     purpose = (
         "the windows read from hourly rollups are ratios of sums of the rollups; the tiers whose long "
         "window is read from them fire at the predicted hour mark 10% above their threshold, after a full "
@@ -1328,12 +1335,8 @@ def slo_recording_test(spec: Spec, service: Service, slo: SLO) -> str:
             f"period, tiers), names aside: {cv.alerts_test_file(rep).removeprefix('prometheus/')} tests them."
         )
     path = cv.recording_test_file(slo)
-    return _test_doc(spec, slo, _with_info_rules(spec, service, slo), ratio_groups(spec, slo), purpose, path)
-
-
-def _with_info_rules(spec: Spec, service: Service, slo: SLO) -> dict[str, list[str]]:
-    """The SLO's rules and its dashboard rules (the burn rates per window), in that order."""
-    return {**_slo_groups(spec, service, slo), cv.info_rules_file(slo): [rule_render.info_group_name(slo)]}
+    rule_files = {**_slo_groups(spec, service, slo), cv.info_rules_file(slo): [rule_render.info_group_name(slo)]}
+    return _test_doc(spec, slo, rule_files, ratio_groups(spec, slo), purpose, path)
 
 
 def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
@@ -1342,9 +1345,8 @@ def slo_test_files(spec: Spec, service: Service, slo: SLO) -> dict[str, str]:
     files = {cv.recording_test_file(slo): slo_recording_test(spec, service, slo)}
     if test_shapes.representative(spec, slo) is slo:
         files[cv.alerts_test_file(slo)] = slo_alerts_test(spec, service, slo)
-        long_windows = slo_hourly_test(spec, service, slo)
-        if long_windows is not None:
-            files[cv.hourly_test_file(slo)] = long_windows
+        if has_hourly_test(spec, slo):
+            files[cv.hourly_test_file(slo)] = slo_hourly_test(spec, service, slo)
     return files
 
 

@@ -373,12 +373,12 @@ def slo_rule_groups(spec: Spec, service: Service, slo: SLO) -> list[tuple[str | 
 
 def slo_rules(spec: Spec, service: Service, slo: SLO) -> str:
     groups = slo_rule_groups(spec, service, slo)
-    from stackgen.render.rule_tests import hourly  # rule_tests renders from this module
+    from stackgen.render.rule_tests import has_hourly_test  # rule_tests renders from this module
 
     covering = test_shapes.representative(spec, slo)  # None: untestable, its own no-data test
     rep = covering or slo
     tests = cv.alerts_test_file(rep).removeprefix("prometheus/")
-    if covering is not None and any(hourly(spec, rep, tier) for tier in rep.tiers):
+    if covering is not None and has_hourly_test(spec, rep):
         tests += " and " + cv.hourly_test_file(rep).removeprefix("prometheus/")
     if rep is not slo:
         tests = (
