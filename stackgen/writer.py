@@ -184,17 +184,13 @@ def _write_locked(files: dict[str, str], root: Path, written: Written) -> list[s
 
     staging = root / STAGING
     staging.mkdir()
-    for folder in sorted({(staging / rel).parent for rel in changed}):
-        folder.mkdir(parents=True, exist_ok=True)
-    for rel, body in changed.items():
-        staged = staging / rel
-        staged.write_bytes(body)
+    _write_files(str(staging), changed)
+    for rel in changed:
         with contextlib.suppress(OSError):
             current = (root / rel).lstat()
             if stat.S_ISREG(current.st_mode):
-                staged.chmod(
-                    stat.S_IMODE(current.st_mode) | stat.S_IRUSR
-                )  # a chmod the user made (or root's 0600) stays
+                # A chmod the user made (or root's 0600) stays.
+                os.chmod(os.path.join(staging, rel), stat.S_IMODE(current.st_mode) | stat.S_IRUSR)
     (staging / MARKER).write_text(marker)
     (staging / REMOVALS).write_text("".join(f"{rel}\n" for rel in removed))
     _flush(staging)
@@ -228,10 +224,7 @@ def _write_new(data: dict[str, bytes], marker: str, root: Path) -> None:
     """A new output: build it beside its path, then one rename; killed, nothing is at root."""
     staging = Path(tempfile.mkdtemp(prefix=".stackgen-new-", suffix=f"-{root.name}", dir=root.parent))
     try:
-        for folder in sorted({(staging / rel).parent for rel in data}):
-            folder.mkdir(parents=True, exist_ok=True)
-        for rel, body in data.items():
-            (staging / rel).write_bytes(body)
+        _write_files(str(staging), data)
         (staging / MARKER).write_text(marker)
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a new directory is umask's
         _flush(staging)
@@ -239,6 +232,21 @@ def _write_new(data: dict[str, bytes], marker: str, root: Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_files(folder: str, data: dict[str, bytes]) -> None:
+    """Each file under `folder` (its subfolders made first). Plain string paths: pathlib's
+    parsing was a third of the writing of 5,000 files."""
+    for sub in sorted({os.path.dirname(rel) for rel in data}):
+        if sub:
+            os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    for rel, body in data.items():
+        _write_file(os.path.join(folder, rel), body)
+
+
+def _write_file(path: str, body: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(body)
 
 
 def _check_paths(root: Path, changed: dict[str, bytes], removed: set[str]) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stackgen import writer
 from stackgen.errors import UsageError
 from stackgen.model import build_model
 from stackgen.render import render_all
@@ -72,6 +73,14 @@ WRAPPER = textwrap.dedent(
         return n
 
     Path.write_bytes, Path.write_text = wb, wt
+    write_file = writer._write_file
+
+    def wf(path, body):
+        write_file(path, body)
+        if staged(path):
+            step("staged " + os.path.basename(path))
+
+    writer._write_file = wf
 
     def around(module, name):
         original = getattr(module, name)
@@ -889,14 +898,14 @@ def test_a_disk_that_refuses_writes_is_a_usage_error_and_the_output_is_unchanged
     out = tmp_path / "output"
     write_tree(LAYOUT_OLD, out)
     before = tree(out)
-    real = Path.write_bytes
+    real = writer._write_file
 
-    def refuse(self: Path, data: bytes) -> int:
-        if STAGING in self.parts:
-            raise OSError(errno_, os.strerror(errno_), str(self))
-        return real(self, data)
+    def refuse(path: str, body: bytes) -> None:
+        if STAGING in Path(path).parts:
+            raise OSError(errno_, os.strerror(errno_), path)
+        real(path, body)
 
-    monkeypatch.setattr(Path, "write_bytes", refuse)
+    monkeypatch.setattr(writer, "_write_file", refuse)
     with pytest.raises(UsageError, match=f"(?i){words}.*not committed"):
         write_tree(LAYOUT_NEW, out)
     monkeypatch.undo()

@@ -101,7 +101,7 @@ def _literal_ok(text: str) -> bool:
         and text[-1] not in " \n"
         and "\n\n" not in text
         and " \n" not in text
-        and all(_printable(line) for line in text.split("\n"))
+        and _printable(text.replace("\n", ""))  # every line printable
     )
 
 
