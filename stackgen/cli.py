@@ -67,8 +67,8 @@ def _render(spec_path: Path, target: str | None) -> dict[str, str]:
     loaded, model = load(spec_path, target)
     if model.stack.images and model.stack.target == "kubernetes":
         typer.echo(
-            "  note: stack.images pins docker-compose.yml only; the kubernetes target's Helm charts choose "
-            "their images (pin them in the charts' values)",
+            "  note: stack.images pins docker-compose.yml and the alert-state exporter's sidecar only; the "
+            "kubernetes target's Helm charts choose their other images (pin them in the charts' values)",
             err=True,
         )
     for slo in model.slos:

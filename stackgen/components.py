@@ -17,4 +17,5 @@ COMPONENT_PORTS: dict[str, int] = {
     "postgres-exporter": 9187,
     "redis-exporter": 9121,
     "nginx-exporter": 9113,
+    "alert-state-exporter": 9097,
 }

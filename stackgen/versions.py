@@ -16,6 +16,8 @@ IMAGES = {
     # The -alpine variant: the default tag is FROM scratch (no wget for a healthcheck).
     "redis-exporter": "oliver006/redis_exporter:v1.88.0-alpine",
     "nginx-exporter": "nginx/nginx-prometheus-exporter:1.5.3",
+    # Runs stackgen/alert_state_exporter.py (standard library only), mounted read-only.
+    "alert-state-exporter": "python:3.13-alpine",
 }
 
 # How a compose healthcheck can probe each image:
@@ -37,6 +39,7 @@ HEALTHCHECK = {
     "postgres-exporter": "wget",
     "redis-exporter": "wget",
     "nginx-exporter": "none",
+    "alert-state-exporter": "wget",  # python:*-alpine has busybox
 }
 
 

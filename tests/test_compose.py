@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -28,6 +29,12 @@ def container_ports(service: str) -> set[int]:
     from stackgen.conventions import COMPONENTS
 
     return {COMPONENTS[service]} if service in COMPONENTS else set()
+
+
+def listening(service: dict[str, Any], port: int | None) -> int | None:
+    """The port a service configured by LISTEN_ADDRESS listens on (else `port`, as asked)."""
+    address = service.get("environment", {}).get("LISTEN_ADDRESS")
+    return int(address.rsplit(":", 1)[1]) if address else port
 
 
 def test_every_bind_mount_exists_in_the_output(default_files: dict[str, str]) -> None:
@@ -74,13 +81,14 @@ def check_urls(files: dict[str, str]) -> list[str]:
     else:
         urls += [("alloy", u) for u in re.findall(r'url = "([^"]+)"', files["alloy/config.alloy"])]
     urls.append(("loki", yaml.safe_load(files["loki/loki.yml"])["ruler"]["alertmanager_url"]))
+    urls.append(("alert-state-exporter", services["alert-state-exporter"]["environment"]["ALERTMANAGER_URL"]))
     problems = []
     for caller, url in urls:
         parsed = urlparse(url)
         host, port = parsed.hostname, parsed.port
         if host not in services:
             problems.append(f"{url}: no service {host!r}")
-        elif port not in container_ports(str(host)):
+        elif port not in container_ports(str(host)) or port != listening(services[str(host)], port):
             problems.append(f"{url}: {host} does not listen on {port}")
         elif not set(services[caller]["networks"]) & set(services[str(host)]["networks"]):
             problems.append(f"{url}: {caller} and {host} share no network")
@@ -324,3 +332,8 @@ def test_prometheus_and_alertmanager_links_point_where_users_open_them() -> None
     compose = yaml.safe_load(render_all(build_model(load_spec_text(yaml.safe_dump(spec))))["docker-compose.yml"])
     assert "--web.external-url=https://alerts.example.com" in compose["services"]["alertmanager"]["command"]
     assert "--web.external-url=https://prom.example.com" in compose["services"]["prometheus"]["command"]
+    # A path in those URLs (a reverse proxy's /alertmanager) moves the links only: the API stays
+    # at /, where Prometheus sends alerts and the healthchecks look (tests/test_e2e_native.py
+    # runs both binaries so).
+    for name in ("alertmanager", "prometheus"):
+        assert "--web.route-prefix=/" in compose["services"][name]["command"]

@@ -5,10 +5,12 @@ alert must arrive at a webhook receiver with the right labels."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -20,7 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stackgen.pipeline import render_spec
+from stackgen.pipeline import load_model, render_spec
+from stackgen.render import grafana, rules
 from stackgen.writer import write_tree
 from tests.conftest import ROOT, require_tool
 
@@ -28,7 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.tools]
 
 SPEC = ROOT / "tests/e2e/spec.yaml"
 TARGET_PORT, HOOK_PORT = 18080, 18081
-PROM, AM, NODE = 19090, 19093, 19100
+PROM, AM, NODE, AM_STATE = 19090, 19093, 19100, 19097
 DEADLINE = 150  # seconds for the whole chain; well under the 5 minutes the issue allows
 
 
@@ -86,7 +89,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
     binaries = {
         name: require_tool(name) for name in ("prometheus", "prometheus-alertmanager", "prometheus-node-exporter")
     }
-    busy = [p for p in (TARGET_PORT, HOOK_PORT, PROM, AM, NODE) if not port_free(p)]
+    busy = [p for p in (TARGET_PORT, HOOK_PORT, PROM, AM, NODE, AM_STATE) if not port_free(p)]
     assert not busy, f"ports in use: {busy}"
     out = tmp_path / "out"
     write_tree(render_spec(SPEC, "host"), out)
@@ -128,6 +131,9 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
                 f"--storage.path={tmp_path / 'am'}",
                 f"--web.listen-address=127.0.0.1:{AM}",
                 "--cluster.listen-address=",
+                # As the compose file runs it: links under a proxy's path, the API at /.
+                "--web.external-url=https://ops.example.com/alertmanager",
+                "--web.route-prefix=/",
             ],
             "node-exporter": [binaries["prometheus-node-exporter"], f"--web.listen-address=127.0.0.1:{NODE}"],
             "prometheus": [
@@ -135,10 +141,28 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
                 f"--config.file={out / 'prometheus/prometheus.yml'}",
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{PROM}",
+                "--web.external-url=https://ops.example.com/prometheus",
+                "--web.route-prefix=/",
             ],
+            # The rendered copy, with the settings its header gives for the host profile.
+            "alert-state-exporter": [sys.executable, "-I", str(out / "alert-state-exporter/exporter.py")],
+        }
+        environments = {
+            "alert-state-exporter": {
+                "ALERTMANAGER_URL": f"http://127.0.0.1:{AM}",
+                "LISTEN_ADDRESS": f"127.0.0.1:{AM_STATE}",
+                "PATH": os.environ.get("PATH", ""),
+            }
         }
         for name, argv in commands.items():
-            procs.append(subprocess.Popen(argv, stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    argv,
+                    stdout=(logs / f"{name}.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                    env=environments.get(name),
+                )
+            )
         yield {"target": target, "received": received, "logs": logs}
     finally:
         for proc in procs:
@@ -199,6 +223,74 @@ def test_page_alert_travels_to_the_receiver(stack: dict[str, object]) -> None:
     assert "runbook_url" in alert["annotations"] and "burning its error budget" in alert["annotations"]["description"]
     print(f"page received {time.monotonic() - started:.1f}s after start")
     replay_agrees_with_prometheus(stack)
+    silence_reaches_prometheus(stack)
+
+
+def silence_reaches_prometheus(stack: dict[str, object]) -> None:
+    """The alert-state exporter between the real Alertmanager and Prometheus: the firing page
+    alert's stackgen_alert_silenced series has exactly its ALERTS labels (but alertstate) and
+    reads 0; after a silence in Alertmanager it reads 1, the dashboard's firing-now query
+    says "silenced", and the escalation rules' source no longer holds the SLO."""
+    model = load_model(SPEC, "host")
+    alert = 'alertname="SLOBurnRate1m", slo="errors"'
+    table = grafana.firing_with_alertmanager_state('service="app"')
+    escalating = rules.escalation_source(model)
+
+    def state() -> str:
+        rows = [r for r in prom_query(table) if r["metric"].get("alertname") == "SLOBurnRate1m"]
+        return rows[0]["metric"][grafana.ALERTMANAGER_STATE] if rows else ""
+
+    try:
+        (own,) = prom_query(f'ALERTS{{{alert}, alertstate="firing"}}')
+        (seen,) = wait_for("the exporter's series", lambda: prom_query(f"stackgen_alert_silenced{{{alert}}} == 0"), 30)  # type: ignore[misc]
+        expected = {k: v for k, v in own["metric"].items() if k not in ("__name__", "alertstate")}
+        assert {k: v for k, v in seen["metric"].items() if k != "__name__"} == expected
+        assert wait_for("the table to say notifying", lambda: state() == "notifying", 20)
+        assert any(r["metric"].get("slo") == "errors" for r in prom_query(escalating))
+        silence = {
+            "matchers": [
+                {"name": "alertname", "value": "SLOBurnRate1m", "isRegex": False},
+                {"name": "service", "value": "app", "isRegex": False},
+            ],
+            "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
+            "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600)),
+            "createdBy": "test_e2e_native",
+            "comment": "on it",
+        }
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{AM}/api/v2/silences",
+            data=json.dumps(silence).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=5).close()
+        wait_for("the silence in Prometheus", lambda: prom_query(f"stackgen_alert_silenced{{{alert}}} == 1"), 30)
+        assert wait_for("the table to say silenced", lambda: state() == "silenced", 20)
+        # The page tier is silenced; the SLO escalates only while another of its tiers is not.
+        others = prom_query('ALERTS{slo="errors", alertstate="firing", severity="critical"}')
+        assert {r["metric"]["alertname"] for r in others} == {"SLOBurnRate1m"}  # the spec's one page tier
+        assert wait_for(
+            "the SLO to leave the escalation source",
+            lambda: not any(r["metric"].get("slo") == "errors" for r in prom_query(escalating)),
+            20,
+        )
+        # An alert with its own job and instance (the Loki ruler's, another Prometheus'): the
+        # relabelling puts them back in place of the exporter's target labels.
+        disk = {"alertname": "DiskFull", "job": "node-exporter", "instance": "db-1:9100", "severity": "warning"}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{AM}/api/v2/alerts",
+            data=json.dumps([{"labels": disk}]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=5).close()
+        (row,) = wait_for(
+            "the posted alert's series", lambda: prom_query('stackgen_alert_silenced{alertname="DiskFull"}'), 30
+        )  # type: ignore[misc]
+        assert {k: v for k, v in row["metric"].items() if k != "__name__"} == disk
+        print("silence: exporter, dashboard table and escalation source agree")
+    except AssertionError:
+        logs: Path = stack["logs"]  # type: ignore[assignment]
+        print((logs / "alert-state-exporter.log").read_text()[-3000:])
+        raise
 
 
 def replay_agrees_with_prometheus(stack: dict[str, object]) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from stackgen import alert_state_exporter
 from stackgen import conventions as cv
+from stackgen.promql import selector_nodes
 from tests.conftest import ROOT
 
 # Metrics the stack's components export themselves (not recording rules).
@@ -22,28 +24,13 @@ COMPONENT_METRICS = {
     "alertmanager_notifications_failed_total",
     "loki_distributor_bytes_received_total",
 }
-PROMQL_WORDS = {
-    "time",
-    "sum",
-    "by",
-    "without",
-    "rate",
-    "increase",
-    "count",
-    "or",
-    "and",
-    "unless",
-    "vector",
-    "bool",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "max",
-    "min",
-    "avg",
-    "abs",
-    "offset",
+# What the alert-state exporter exposes, read from its own page.
+COMPONENT_METRICS |= {
+    line.split("{")[0].split(" ")[0]
+    for line in alert_state_exporter.exposition(
+        [{"labels": {"alertname": "A"}, "status": {}}], frozenset()
+    ).splitlines()
+    if not line.startswith("#")
 }
 
 
@@ -73,12 +60,8 @@ def overlaps(panels: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
 
 
 def metric_names(expr: str) -> set[str]:
-    text = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
-    text = re.sub(r'"[^"]*"|`[^`]*`', "", text)
-    text = re.sub(r"\[[^\]]*\]", "", text)
-    text = re.sub(r"\b(by|without)\s*\([^)]*\)", "", text)
-    names = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text)) - PROMQL_WORDS
-    return {n for n in names if not re.fullmatch(r"[0-9.e]+", n)}
+    """The metric names an expression reads, from promql-parser's syntax tree."""
+    return {node.name for node in selector_nodes(expr) if node.name}
 
 
 def recorded(files: dict[str, str]) -> set[str]:
@@ -279,7 +262,6 @@ def test_component_dashboards_cover_what_the_stack_runs_and_read_real_metric_nam
     from the exporter's documentation. Checked once against the real exporters (Debian's
     node, nginx, redis, blackbox exporters and Pushgateway, run on loopback and scraped):
     every name was exported, probe_ssl_earliest_cert_expiry only for an https target."""
-    import re
 
     from stackgen.pipeline import render_spec
     from stackgen.render.component_dashboards import DASHBOARDS

@@ -25,7 +25,16 @@ from stackgen.cli import app
 from stackgen.versions import IMAGES, registry_and_repository, tag_of
 from tests.conftest import DEFAULT_SPEC
 
-DEFAULT_COMPONENTS = {"prometheus", "alertmanager", "grafana", "loki", "promtail", "node-exporter", "cadvisor"}
+DEFAULT_COMPONENTS = {
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "loki",
+    "promtail",
+    "node-exporter",
+    "cadvisor",
+    "alert-state-exporter",
+}
 
 
 def manifest(host: str, repository: str, tag: str) -> bytes:
@@ -192,12 +201,18 @@ def test_bad_pins_are_located(tmp_path: Path, images: dict[str, str], stack: dic
 
 def test_pins_on_the_kubernetes_target_are_noted_not_refused(tmp_path: Path) -> None:
     """The same spec renders for compose and, with --target kubernetes, for the charts."""
-    spec = spec_with(tmp_path, images={"grafana": f"{IMAGES['grafana']}@sha256:{'a' * 64}"})
+    sidecar = f"{IMAGES['alert-state-exporter']}@sha256:{'b' * 64}"
+    spec = spec_with(
+        tmp_path, images={"grafana": f"{IMAGES['grafana']}@sha256:{'a' * 64}", "alert-state-exporter": sidecar}
+    )
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["render", "--spec", str(spec), "--out", str(out), "--target", "kubernetes"])
     assert result.exit_code == 0, result.output
-    assert "stack.images pins docker-compose.yml only" in result.output
+    assert "stack.images pins docker-compose.yml and the alert-state exporter's sidecar only" in result.output
     assert not (out / "docker-compose.yml").exists()
+    # The one container stackgen itself adds to a chart's pod runs the pinned image.
+    values = yaml.safe_load((out / "helm/kube-prometheus-stack.values.yaml").read_text())
+    assert values["alertmanager"]["alertmanagerSpec"]["containers"][0]["image"] == sidecar
     result = CliRunner().invoke(app, ["pin-images", "--spec", str(spec_with(tmp_path, target="kubernetes"))])
     assert result.exit_code == 2 and "nothing to pin" in result.output, result.output
 

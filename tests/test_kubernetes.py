@@ -593,3 +593,38 @@ def test_alloy_config_references_resolve(tmp_path: Path) -> None:
     own = [r for r, a in keeps if a == "keep"]
     (rest,) = [r for r, a in keeps if a == "drop"]
     assert own and set(rest.split("|")) == set(own)
+
+
+def test_the_alert_state_exporter_runs_beside_alertmanager(default_k8s: dict[str, str]) -> None:
+    """The sidecar reads its Alertmanager on the pod's loopback, runs the code of the ConfigMap
+    stackgen writes (the module under a header), and the ScrapeConfig reaches its port in the
+    operator's Alertmanager pod, relabelled as prometheus.yml does."""
+    from stackgen import alert_state_exporter
+    from stackgen.render.prometheus import ALERT_STATE_RELABEL
+
+    values = yaml.safe_load(default_k8s["helm/kube-prometheus-stack.values.yaml"])
+    release = values["fullnameOverride"]
+    am_spec = values["alertmanager"]["alertmanagerSpec"]
+    (container,) = am_spec["containers"]
+    (volume,) = am_spec["volumes"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["ALERTMANAGER_URL"] == "http://127.0.0.1:9093"
+    # The operator adds prometheus and prometheus_replica to what Prometheus sends.
+    assert env["EXTERNAL_LABELS"].split(",") == ["stack", "prometheus", "prometheus_replica"]
+    port = int(env["LISTEN_ADDRESS"].rsplit(":", 1)[1])
+    assert container["ports"] == [{"name": "alert-state", "containerPort": port}]
+    assert container["volumeMounts"][0]["name"] == volume["name"] and container["command"][-1].startswith("/app/")
+    assert container["securityContext"]["readOnlyRootFilesystem"] and container["securityContext"]["runAsNonRoot"]
+    (config_map,) = [d for _, d in objects(default_k8s) if d["kind"] == "ConfigMap" and "exporter.py" in d["data"]]
+    assert config_map["metadata"]["name"] == volume["configMap"]["name"]
+    head, _, body = config_map["data"]["exporter.py"].partition("\n\n")
+    assert body == Path(alert_state_exporter.__file__).read_text() and "sidecar" in head
+    (scrape,) = [
+        d for _, d in objects(default_k8s) if d["kind"] == "ScrapeConfig" and "alert-state" in d["spec"]["jobName"]
+    ]
+    target = f"alertmanager-{release}-alertmanager-0.alertmanager-operated.monitoring.svc:{port}"
+    assert scrape["spec"]["staticConfigs"] == [{"targets": [target]}]
+    relabel = scrape["spec"]["metricRelabelings"]
+    assert [r.get("targetLabel") for r in relabel] == [r.get("target_label") for r in ALERT_STATE_RELABEL]
+    assert [r.get("sourceLabels") for r in relabel] == [r.get("source_labels") for r in ALERT_STATE_RELABEL]
+    assert "alert-state-exporter/exporter.py" not in default_k8s  # the ConfigMap carries it

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from stackgen.model import Service, Spec
 from stackgen.render import (
+    alert_state,
     alertmanager,
     alloy,
     blackbox,
@@ -43,6 +44,7 @@ RENDERERS: tuple[Renderer, ...] = (
     promtail.render,
     alloy.render,
     blackbox.render,
+    alert_state.render,
     compose.render,
     component_dashboards.render,
 )

@@ -7,6 +7,7 @@ from typing import Any
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import GRAFANA_PASSWORD_SECRET, Spec
+from stackgen.render.alert_state import EXPORTER_DIR, external_labels
 from stackgen.render.common import header, yaml_document
 from stackgen.render.prometheus import OPTIONAL_JOBS
 from stackgen.versions import HEALTHCHECK
@@ -118,6 +119,7 @@ def _ports(spec: Spec, name: str) -> list[str]:
 ROOT_SERVICES = frozenset({"promtail", "alloy", "cadvisor"})
 READ_ONLY_SERVICES = frozenset(
     {
+        "alert-state-exporter",
         "prometheus",
         "alertmanager",
         "loki",
@@ -172,6 +174,9 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         "--storage.tsdb.path=/prometheus",
         f"--storage.tsdb.retention.time={format_duration(stack.metrics_retention)}",
         f"--web.external-url={cv.external_url(stack, 'prometheus')}",
+        # Links use the external URL's path (a reverse proxy's /prometheus); the API stays at /,
+        # where Grafana, the healthcheck and the other components reach it.
+        "--web.route-prefix=/",
     ]
     if stack.lifecycle_api:
         command.append("--web.enable-lifecycle")
@@ -197,6 +202,8 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
             "--cluster.listen-address=",
             # Every notification links back here ("silence", "view in Alertmanager").
             f"--web.external-url={cv.external_url(stack, 'alertmanager')}",
+            # Without it a path in that URL would move the API too: Prometheus' alerts would 404.
+            "--web.route-prefix=/",
         ],
         user="65534:65534",
         volumes=["./alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
@@ -302,6 +309,21 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         healthcheck=healthcheck("cadvisor", "/healthz"),
     )
     out["cadvisor"] = cadvisor
+
+    alert_state = _base(spec, "alert-state-exporter", ["alertmanager"])
+    alert_state.update(
+        command=["python", "/app/exporter.py"],
+        user="65534:65534",
+        environment={
+            "ALERTMANAGER_URL": f"http://{cv.address(stack, 'alertmanager')}",
+            "LISTEN_ADDRESS": f"0.0.0.0:{cv.COMPONENTS['alert-state-exporter']}",
+            "EXTERNAL_LABELS": ",".join(external_labels(spec)),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        volumes=[f"./{EXPORTER_DIR}:/app:ro"],
+        healthcheck=healthcheck("alert-state-exporter", "/-/healthy"),
+    )
+    out["alert-state-exporter"] = alert_state
 
     for name in OPTIONAL_JOBS:
         if spec.runs(name):

@@ -233,6 +233,10 @@ def describe(path: str) -> str:
         ("runbooks/_stack/alerts/", "runbook of a plain alert of no service"),
         ("runbooks/", "runbook of one SLO or plain alert: what it means, first steps"),
         ("blackbox/", "blackbox_exporter probe modules"),
+        (
+            "alert-state-exporter/",
+            "exporter of Alertmanager's silenced/inhibited state per alert (Python, stdlib only)",
+        ),
         ("docker-compose.yml", "the whole stack for `docker compose up`"),
         ("kubernetes/prometheusrules/", "PrometheusRule objects: the groups of prometheus/rules/ unchanged"),
         ("kubernetes/scraping", "ScrapeConfig and Probe objects for the spec's scrape jobs and probes"),
@@ -244,6 +248,7 @@ def describe(path: str) -> str:
         ("kubernetes/loki-rules", "ConfigMap for the Loki chart's rules sidecar: LogQL alerts"),
         ("kubernetes/alloy-config", "ConfigMap: the Alloy DaemonSet's config (pod logs, CRI, redaction)"),
         ("kubernetes/namespace", "the stack's namespace"),
+        ("kubernetes/alert-state-exporter", "ConfigMap: the alert-state exporter's code, run beside Alertmanager"),
         ("helm/", "values for the community Helm chart named in the file name"),
         ("mimir/rules/", "ruler namespace file of one service, or of all services packed (mimirtool rules load)"),
         ("secrets/", "where the secret files go (never committed)"),

@@ -430,6 +430,28 @@ def selected_slo_panels(spec: Spec, service: Service) -> list[Any]:
     ]
 
 
+# The firing-now table's column of what Alertmanager does with each alert (the alert-state
+# exporter's series carry the alert's labels but alertstate), first state that holds wins.
+ALERTMANAGER_STATE = "alertmanager_state"
+ALERTMANAGER_STATES = (
+    ("silenced", "stackgen_alert_silenced == 1"),
+    ("inhibited", "stackgen_alert_inhibited == 1"),
+    ("notifying", "stackgen_alert_silenced == 0"),
+)
+
+
+def firing_with_alertmanager_state(matchers: str) -> str:
+    """ALERTS firing now, each labelled alertmanager_state: silenced, inhibited, notifying, or
+    unknown (not in Alertmanager yet, or the exporter is down)."""
+    firing = f'ALERTS{{{matchers}, alertstate="firing"}}'
+    parts = [
+        f'label_replace({firing} and ignoring (alertstate) ({condition}), "{ALERTMANAGER_STATE}", "{state}", "", "")'
+        for state, condition in ALERTMANAGER_STATES
+    ]
+    parts.append(f'label_replace({firing}, "{ALERTMANAGER_STATE}", "unknown", "", "")')
+    return f"\nor ignoring ({ALERTMANAGER_STATE})\n".join(parts)
+
+
 def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
     panels: list[Any] = selected_slo_panels(spec, service) if service.slos else []
     y = 13 if service.slos else 0
@@ -438,12 +460,16 @@ def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
         y += 13
     panels.append(
         g.Table(
-            title=f"Alerts of {service.name} firing now in Prometheus (SLO, plain and escalation alerts)",
+            title=f"Alerts of {service.name} firing now (SLO, plain and escalation alerts) and what "
+            "Alertmanager does with them",
+            description="Silenced: a silence mutes it (and stops its escalation). Inhibited: a more severe "
+            "alert of the same SLO or service mutes it. Notifying: its receivers are notified. Unknown: "
+            "not in Alertmanager yet, or the alert-state exporter is down.",
             dataSource=PROM,
             gridPos=g.GridPos(h=6, w=24, x=0, y=y),
             targets=[
                 prom(
-                    f'ALERTS{{{promql.equals("service", service.name)}, alertstate="firing"}}',
+                    firing_with_alertmanager_state(promql.equals("service", service.name)),
                     instant=True,
                     fmt="table",
                 )
@@ -457,9 +483,19 @@ def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
                         "indexByName": {
                             name: i
                             for i, name in enumerate(
-                                ("alertname", "slo", "tier", "severity", "escalation_level", "category", "team")
+                                (
+                                    "alertname",
+                                    "slo",
+                                    "tier",
+                                    "severity",
+                                    "escalation_level",
+                                    ALERTMANAGER_STATE,
+                                    "category",
+                                    "team",
+                                )
                             )
                         },
+                        "renameByName": {ALERTMANAGER_STATE: "Alertmanager"},
                     },
                 }
             ],

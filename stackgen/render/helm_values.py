@@ -15,7 +15,7 @@ import yaml
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import Spec
-from stackgen.render import loki
+from stackgen.render import alert_state, loki
 from stackgen.render.alloy import kubernetes_config
 from stackgen.render.common import header, yaml_document
 from stackgen.render.k8s_objects import alertmanager_config_secret, block, document, file_text, metadata
@@ -49,6 +49,41 @@ def remote_write(spec: Spec) -> list[dict[str, Any]]:
     return [item]
 
 
+def alert_state_sidecar(spec: Spec) -> dict[str, Any]:
+    """The alert-state exporter beside Alertmanager in its pod (it reads 127.0.0.1:9093), its
+    code from the ConfigMap of kubernetes/alert-state-exporter.yaml; locked down like the
+    compose service: nobody, read-only root, no capability."""
+    from stackgen.render.kubernetes import alert_state_config_map_name
+
+    volume = "alert-state-exporter"
+    container = {
+        "name": "alert-state-exporter",
+        "image": spec.stack.image("alert-state-exporter"),
+        "command": ["python", "/app/exporter.py"],
+        "env": [
+            {"name": "ALERTMANAGER_URL", "value": f"http://127.0.0.1:{cv.COMPONENTS['alertmanager']}"},
+            {"name": "LISTEN_ADDRESS", "value": f"0.0.0.0:{alert_state.PORT}"},
+            {"name": "EXTERNAL_LABELS", "value": ",".join(alert_state.external_labels(spec))},
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        ],
+        "ports": [{"name": "alert-state", "containerPort": alert_state.PORT}],
+        "volumeMounts": [{"name": volume, "mountPath": "/app", "readOnly": True}],
+        "readinessProbe": {"httpGet": {"path": "/-/healthy", "port": alert_state.PORT}},
+        "resources": {"limits": {"cpu": "250m", "memory": "128Mi"}, "requests": {"cpu": "10m", "memory": "32Mi"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    return {
+        "containers": [container],
+        "volumes": [{"name": volume, "configMap": {"name": alert_state_config_map_name(spec)}}],
+    }
+
+
 def kube_prometheus_stack(spec: Spec) -> str:
     stack = spec.stack
     storage = stack.long_term_storage
@@ -77,6 +112,7 @@ def kube_prometheus_stack(spec: Spec) -> str:
     }
     if spec.secrets_of("alertmanager"):
         alertmanager_spec["secrets"] = [cv.k8s_secret_name(stack, "alertmanager")]
+    alertmanager_spec.update(alert_state_sidecar(spec))
     grafana: dict[str, Any] = {
         # stackgen's dashboards and datasources (kubernetes/grafana.yaml) replace the chart's.
         "defaultDashboardsEnabled": False,
@@ -128,7 +164,8 @@ def kube_prometheus_stack(spec: Spec) -> str:
         ),
         (
             "Alertmanager reads kubernetes/alertmanager-config.yaml (the amtool-checked alertmanager.yml) "
-            "and mounts its receivers' secret files at /etc/alertmanager/secrets/<Secret>/.",
+            "and mounts its receivers' secret files at /etc/alertmanager/secrets/<Secret>/. Beside it in its pod, "
+            "the alert-state exporter tells Prometheus which alerts are silenced (escalations stop) or inhibited.",
             {"alertmanager": {"alertmanagerSpec": alertmanager_spec}},
         ),
         (

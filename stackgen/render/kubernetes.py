@@ -21,6 +21,7 @@ from typing import Any
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import Probe, ScrapeJob, Spec
+from stackgen.render import alert_state
 from stackgen.render.blackbox import BLACKBOX_CONFIG
 from stackgen.render.common import yaml_text
 from stackgen.render.grafana import datasources_config
@@ -32,6 +33,7 @@ from stackgen.render.k8s_objects import (
     metadata,
     object_name,
 )
+from stackgen.render.prometheus import ALERT_STATE_RELABEL
 from stackgen.render.rule_groups import group_items, service_rule_files, stack_rule_files
 
 DIR = "kubernetes"
@@ -180,6 +182,54 @@ def probe_object(spec: Spec, probe: Probe) -> dict[str, Any]:
     }
 
 
+def alert_state_target(spec: Spec) -> str:
+    """The sidecar in the Alertmanager pod: the operator names the StatefulSet alertmanager-<the
+    Alertmanager's name> and its governing headless Service alertmanager-operated."""
+    stack = spec.stack
+    pod = f"alertmanager-{cv.k8s_service(stack, 'alertmanager')}-0"
+    return f"{pod}.alertmanager-operated.{cv.k8s_namespace(stack)}.svc:{alert_state.PORT}"
+
+
+def alert_state_scrape_config(spec: Spec) -> dict[str, Any]:
+    relabel = [
+        {
+            {"source_labels": "sourceLabels", "target_label": "targetLabel"}.get(key, key): value
+            for key, value in rule.items()
+        }
+        for rule in ALERT_STATE_RELABEL
+    ]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "ScrapeConfig",
+        "metadata": metadata(spec, object_name(spec.stack.name, "alert-state-exporter")),
+        "spec": {
+            "jobName": "alert-state-exporter",
+            "metricsPath": "/metrics",
+            "scheme": "HTTP",
+            "staticConfigs": [{"targets": [alert_state_target(spec)]}],
+            "metricRelabelings": relabel,
+        },
+    }
+
+
+def alert_state_config_map(spec: Spec) -> dict[str, str]:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(spec, alert_state_config_map_name(spec)),
+    }
+    tail = "data:\n  exporter.py: |\n" + block(alert_state.exporter_text(spec), 4)
+    note = (
+        "The alert-state exporter's code, mounted read-only into its sidecar of the Alertmanager pod "
+        "(helm/kube-prometheus-stack.values.yaml): stackgen_alert_silenced and stackgen_alert_inhibited per alert."
+    )
+    return {f"{DIR}/alert-state-exporter.yaml": file_text(spec, note, [document(None, obj, tail)])}
+
+
+def alert_state_config_map_name(spec: Spec) -> str:
+    return object_name(spec.stack.name, "alert-state-exporter")
+
+
 def usernames_secret(spec: Spec) -> str:
     return object_name(spec.stack.name, "basic-auth-usernames")
 
@@ -229,8 +279,13 @@ def scraping(spec: Spec) -> dict[str, str]:
             )
             note = f"The {component} (helm/prometheus-{component}.values.yaml)"
             docs.append(document(note, scrape_config(spec, job)))
-    if not docs:
-        return {}
+    docs.append(
+        document(
+            "The alert-state exporter, a sidecar of the Alertmanager pod (kubernetes/alert-state-exporter.yaml): "
+            "its series get the alert's own job and instance back, so each matches its ALERTS series.",
+            alert_state_scrape_config(spec),
+        )
+    )
     return {
         f"{DIR}/scraping.yaml": file_text(
             spec,
@@ -334,7 +389,13 @@ def render(spec: Spec, files: dict[str, str]) -> dict[str, str]:
     if spec.stack.target != "kubernetes":
         return {}
     out: dict[str, str] = {}
-    for part in (namespace(spec), prometheus_rules(spec, files), scraping(spec), alertmanager(spec, files)):
+    for part in (
+        namespace(spec),
+        prometheus_rules(spec, files),
+        scraping(spec),
+        alertmanager(spec, files),
+        alert_state_config_map(spec),
+    ):
         out.update(part)
     out.update(grafana(spec, files))
     out.update(loki_rules(spec, files))

@@ -10,7 +10,7 @@ from stackgen.model import Probe, ScrapeJob, Spec
 from stackgen.render.common import header, yaml_document, yaml_list
 
 # Components the stack scrapes about itself, when they run.
-SELF_JOBS = ("prometheus", "alertmanager", "grafana", "loki", "node-exporter", "cadvisor")
+SELF_JOBS = ("prometheus", "alertmanager", "grafana", "loki", "node-exporter", "cadvisor", "alert-state-exporter")
 OPTIONAL_JOBS = (
     "pushgateway",
     "blackbox-exporter",
@@ -25,9 +25,28 @@ def self_jobs(spec: Spec) -> list[str]:
     jobs.append(spec.logs.agent)
     if spec.stack.target == "host":
         # The host profile runs what Debian packages: no cAdvisor, no Grafana scrape by default.
-        jobs = [j for j in jobs if j in ("prometheus", "alertmanager", "node-exporter")]
+        jobs = [j for j in jobs if j in ("prometheus", "alertmanager", "node-exporter", "alert-state-exporter")]
     jobs += [j for j in OPTIONAL_JOBS if spec.runs(j)]
     return jobs
+
+
+def external_labels(spec: Spec) -> dict[str, str]:
+    """Labels Prometheus adds to what it sends out (alerts included): which stack it is."""
+    return {"stack": spec.stack.name}
+
+
+# The alert-state exporter exposes an alert's own job and instance as alert_job and
+# alert_instance; these put them back in place of the exporter's target labels (or drop
+# them when the alert has none), so each series carries its ALERTS series' labels exactly.
+ALERT_STATE_RELABEL = [
+    {
+        "source_labels": ["__name__", f"alert_{label}"],
+        "regex": "stackgen_alert_(?:silenced|inhibited);(.*)",
+        "target_label": label,
+        "replacement": "$1",
+    }
+    for label in ("job", "instance")
+] + [{"action": "labeldrop", "regex": "alert_job|alert_instance"}]
 
 
 def credentials(spec: Spec, bearer_token_file: str | None, basic_auth: tuple[str, str] | None) -> dict[str, Any]:
@@ -102,7 +121,7 @@ def render(spec: Spec) -> dict[str, str]:
         "global": {
             "scrape_interval": format_duration(stack.scrape_interval),
             "evaluation_interval": format_duration(stack.evaluation_interval),
-            "external_labels": {"stack": stack.name},
+            "external_labels": external_labels(spec),
         }
     }
     alerting = {
@@ -138,6 +157,12 @@ def render(spec: Spec) -> dict[str, str]:
             item["honor_labels"] = True
             note += " (honor_labels: pushed job/instance labels are kept)"
         item["static_configs"] = [{"targets": [cv.address(stack, component)]}]
+        if component == "alert-state-exporter":
+            note += (
+                " (Alertmanager's silenced/inhibited state per alert; relabelled to the alert's own job and "
+                "instance, so each series matches its ALERTS series)"
+            )
+            item["metric_relabel_configs"] = ALERT_STATE_RELABEL
         scrape_items.append((note, item))
 
     head = header(

@@ -1474,6 +1474,105 @@ def one_chain_per_incident_test(spec: Spec) -> dict[str, Any] | None:
     }
 
 
+def silence_stops_escalation_test(spec: Spec) -> dict[str, Any] | None:
+    """Two instances of one alert fire together; Alertmanager silences one of them (the
+    alert-state exporter's stackgen_alert_silenced turns 1) before the first level is due.
+    The other escalates at the level's delay; the silenced one does not, and escalates the
+    level's delay after the silence ends, as a new chain."""
+    levels = spec.routing.escalation
+    if not levels:
+        return None
+    base = spec.stack.base_window
+    first = min(levels, key=lambda level: level.after)
+    delay = first.after
+    silence_from, silence_to = 2 * base, delay + 5 * base
+    end = silence_to + delay + 4 * base
+    name = "DiskFull"  # any alert of an escalating severity; the levels read ALERTS only
+    service = spec.services[0].name
+    severity = spec.routing.escalation_severities[0]
+
+    def alert(instance: str) -> dict[str, str]:
+        return {
+            "alertname": name,
+            "severity": severity,
+            "service": service,
+            "job": "node-exporter",
+            "instance": instance,
+        }
+
+    silenced, other = alert("db-1:9100"), alert("db-2:9100")
+    steps = end // base
+    series = [
+        {"series": series_name("ALERTS", {**labels, "alertstate": "firing"}), "values": f"1x{steps}"}
+        for labels in (silenced, other)
+    ]
+    before, during = silence_from // base, (silence_to - silence_from) // base
+    series += [
+        {
+            "series": series_name("stackgen_alert_silenced", silenced),
+            "values": f"0x{before - 1} 1x{during - 1} 0x{steps - before - during}",
+        },
+        {"series": series_name("stackgen_alert_silenced", other), "values": f"0x{steps}"},
+    ]
+    # An SLO whose escalating tiers all fire silenced (one chain per SLO): no level, ever.
+    slo = next(
+        (s for s in spec.slos if any(t.alert_severity in spec.routing.escalation_severities for t in s.tiers)), None
+    )
+    muted_slo = ""
+    if slo is not None:
+        for tier in slo.tiers:
+            if tier.alert_severity not in spec.routing.escalation_severities:
+                continue
+            tier_labels = {
+                "alertname": cv.burn_alert_name(tier),
+                "severity": tier.alert_severity,
+                "service": slo.service,
+                "slo": slo.name,
+                "team": slo.team,
+                "category": "slo",
+                "tier": tier.severity,
+            }
+            series.append(
+                {"series": series_name("ALERTS", {**tier_labels, "alertstate": "firing"}), "values": f"1x{steps}"}
+            )
+            series.append({"series": series_name("stackgen_alert_silenced", tier_labels), "values": f"1x{steps}"})
+        muted_slo = f" SLO {slo.service}/{slo.name} fires all along, silenced: it never escalates."
+    after = format_duration(delay)
+    level_name = f"EscalationLevel{first.level}"
+
+    def escalated(labels: dict[str, str]) -> dict[str, Any]:
+        return {
+            "exp_labels": {
+                **labels,
+                "alertname": level_name,
+                "alertstate": "firing",
+                "escalation_level": str(first.level),
+                "escalated_alertname": name,
+            },
+            "exp_annotations": {
+                "summary": f"Escalation to level {first.level}: {name} has been firing for {after}",
+                "description": f"{name} for {service} is still firing after {after}; level {first.level} is notified.",
+            },
+        }
+
+    def expect(t: int, *alerts: dict[str, str]) -> dict[str, Any]:
+        return {"eval_time": at(t), "alertname": level_name, "exp_alerts": [escalated(a) for a in alerts]}
+
+    return {
+        "name": f"A silence acknowledges: {name} on {silenced['instance']} and {other['instance']} fire from 0; "
+        f"Alertmanager silences the first from {at(silence_from)} to {at(silence_to)}. {level_name} ({after}) "
+        f"fires for the second only, and for the first {after} after its silence ends." + muted_slo,
+        "interval": at(base),
+        "input_series": series,
+        "alert_rule_test": [
+            expect(delay - base),
+            expect(delay + base, other),
+            expect(silence_to + delay - base, other),
+            expect(silence_to + delay + base, silenced, other),
+        ],
+    }
+
+
 def stack_test_file(spec: Spec) -> str:
     """Watchdog always fires; ServiceDown after its `for`; each escalation level fires its delay
     after the critical alert it escalates, not before, and stops when that alert resolves."""
@@ -1573,9 +1672,9 @@ def stack_test_file(spec: Spec) -> str:
                 "alert_rule_test": alert_tests,
             }
         )
-    chain = one_chain_per_incident_test(spec)
-    if chain:
-        tests.append(chain)
+    for extra in (one_chain_per_incident_test(spec), silence_stops_escalation_test(spec)):
+        if extra:
+            tests.append(extra)
     if spec.probes:
         tests.append(probes_blind_test(spec))
     tests.append(self_monitoring_test(spec))

@@ -406,14 +406,29 @@ def info_file(spec: Spec, slo: SLO) -> str:
     return head + yaml_list("groups", [(None, group)])
 
 
+# Alertmanager's silences, per alert, from the alert-state exporter: the same labels as the
+# alert's ALERTS series, but for alertstate.
+SILENCED = "stackgen_alert_silenced == 1"
+
+
+def unsilenced(alerts: str) -> str:
+    """`alerts` (ALERTS series) but those Alertmanager silences. Without the exporter's series
+    (it is down, or the alert has not reached Alertmanager yet) every alert counts."""
+    return f"{alerts} unless ignoring (alertstate) ({SILENCED})"
+
+
 def escalation_source(spec: Spec) -> str:
-    """The firing alerts that escalate: of the escalating severities, never an escalation. One
-    chain per incident: an SLO's tiers (an outage fires both page tiers) are one series per
-    SLO, so its levels page each person once; any other alert is its own chain."""
+    """The firing alerts that escalate: of the escalating severities, never an escalation, not
+    silenced. One chain per incident: an SLO's tiers (an outage fires both page tiers) are one
+    series per SLO, so its levels page each person once; any other alert is its own chain. A
+    silence is the acknowledgement: while every firing alert of the chain is silenced it does
+    not run; when the silence ends, the chain starts again from its first level."""
     severity = promql.any_of("severity", spec.routing.escalation_severities)
     firing = f'alertstate="firing", {severity}, escalation_level=""'
     per_slo = "service, slo, team, severity, category, alertstate"
-    return f'max by ({per_slo}) (ALERTS{{{firing}, slo!=""}})\nor ALERTS{{{firing}, slo=""}}'
+    of_slos = unsilenced(f'ALERTS{{{firing}, slo!=""}}')
+    others = unsilenced(f'ALERTS{{{firing}, slo=""}}')
+    return f"max by ({per_slo}) ({of_slos})\nor ({others})"
 
 
 # What an escalation names: the SLO (all its firing tiers), or the alert.
@@ -448,7 +463,9 @@ def escalation_rules(spec: Spec) -> list[tuple[str | None, dict[str, Any]]]:
         (
             "Escalation: Alertmanager has no timed escalation, so each level is an alert on ALERTS that "
             f"fires when a {'/'.join(spec.routing.escalation_severities)} alert has been firing for the level's "
-            "delay; routing sends it on.",
+            "delay; routing sends it on. A silence in Alertmanager acknowledges: a silenced alert (the "
+            "alert-state exporter's stackgen_alert_silenced) does not escalate, and escalates from the "
+            "first level again if it is still firing when the silence ends.",
             {"name": "stackgen:escalation", "rules": rules},
         )
     ]
