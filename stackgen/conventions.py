@@ -41,6 +41,21 @@ ALERT_BUDGET_LOW = "SLOErrorBudgetLow"
 ALERT_GROUPS_OVER_LIMIT = "SLOGroupsOverLimit"
 ALERT_SERVICE_DOWN = "ServiceDown"
 ALERT_WATCHDOG = "Watchdog"
+ALERT_STATE_UNKNOWN = "AlertStateUnknown"
+ALERT_STATE_JOB = "alert-state-exporter"  # the exporter's component, service and scrape job name
+
+# The label Prometheus adds to everything it sends (alerts, remote write): which stack it is.
+LABEL_STACK = "stack"
+
+
+# Labels an alert gains on its way to Alertmanager (and a series on its way to long-term
+# storage) that its ALERTS series lacks: stackgen's external label and, under the Prometheus
+# Operator, the Prometheus' name (its replica label is dropped before sending). The same on
+# every target, so the rule files (and the tests of them) are the same everywhere.
+SENT_ALERT_LABELS = (LABEL_STACK, "prometheus")
+# How an ALERTS series meets what Alertmanager reports of the same alert.
+MATCHING_SENT_ALERTS = f"ignoring ({', '.join(('alertstate', *SENT_ALERT_LABELS))})"
+
 
 # Components: docker host name -> default port.
 COMPONENTS = COMPONENT_PORTS

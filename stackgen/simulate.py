@@ -454,6 +454,15 @@ def evaluate(
     }
     for expr in ratios.values():
         checks += [{"expr": expr, "eval_time": at(warmup + t), "exp_samples": []} for t in range(0, end + 1, every)]
+    # The stack itself is healthy in a scenario: the alert-state exporter answers throughout
+    # (else AlertStateUnknown would fire in every replay).
+    healthy = f"1x{total // step}"
+    exporter_up = promql.selector("up", promql.equals("job", cv.ALERT_STATE_JOB))
+    series = [
+        *series,
+        {"series": exporter_up, "values": healthy},
+        {"series": "stackgen_alertmanager_up", "values": healthy},
+    ]
     doc = {
         "rule_files": [f"../{f.removeprefix('prometheus/')}" for f in rule_files],
         "evaluation_interval": at(base),

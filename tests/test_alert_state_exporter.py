@@ -31,16 +31,20 @@ from tests.conftest import require_tool
 TRICKY = 'quote " backslash \\ newline \n end'
 
 
-def alert(labels: dict[str, str], silenced: bool = False, inhibited: bool = False) -> dict[str, Any]:
-    """An alert as Alertmanager's /api/v2/alerts lists it."""
+def alert(
+    labels: dict[str, str], silenced: bool = False, inhibited: bool = False, muted: bool = False
+) -> dict[str, Any]:
+    """An alert as Alertmanager's /api/v2/alerts lists it (mutedBy: Alertmanager 0.28+, a time
+    interval of its route)."""
     return {
         "labels": labels,
         "annotations": {"summary": "x"},
         "fingerprint": "0123456789abcdef",
         "status": {
-            "state": "suppressed" if silenced or inhibited else "active",
+            "state": "suppressed" if silenced or inhibited or muted else "active",
             "silencedBy": ["5f2a"] if silenced else [],
             "inhibitedBy": ["9c1d"] if inhibited else [],
+            "mutedBy": ["business-hours"] if muted else [],
         },
     }
 
@@ -56,21 +60,41 @@ def test_each_alert_is_exposed_with_its_own_labels_and_state() -> None:
                 {"alertname": "SLOBurnRate1h", "service": "checkout-api", "slo": "error-rate", "stack": "prod"}, True
             ),
             alert({"alertname": "DiskFull", "job": "node-exporter", "instance": "db-1:9100"}, inhibited=True),
-            alert({"alertname": "Watchdog"}),
+            alert({"alertname": "Watchdog"}, muted=True),
         ],
-        frozenset({"stack"}),
     )
     assert "stackgen_alertmanager_up 1\n" in page
+    # Every label as Alertmanager has it (the `stack` Prometheus added too: queries ignore it).
     assert series(page, "stackgen_alert_silenced") == [
-        'stackgen_alert_silenced{alertname="SLOBurnRate1h",service="checkout-api",slo="error-rate"} 1',
+        'stackgen_alert_silenced{alertname="SLOBurnRate1h",service="checkout-api",slo="error-rate",stack="prod"} 1',
         'stackgen_alert_silenced{alertname="DiskFull",alert_instance="db-1:9100",alert_job="node-exporter"} 0',
         'stackgen_alert_silenced{alertname="Watchdog"} 0',
     ]
     assert [line.rsplit(" ", 1)[1] for line in series(page, "stackgen_alert_inhibited")] == ["0", "1", "0"]
+    assert [line.rsplit(" ", 1)[1] for line in series(page, "stackgen_alert_muted")] == ["0", "0", "1"]
+
+
+def test_no_answer_from_alertmanager_breaks_the_page() -> None:
+    """Whatever Alertmanager's JSON holds, the page parses: odd items are left out, an alert
+    already labelled alert_job would write that label twice (Prometheus would then reject the
+    whole page, every silence with it), so it is left out too."""
+    page = exporter.exposition(
+        [
+            "not an alert",
+            {"labels": "x"},
+            {"labels": {"alertname": "A", "job": "j", "alert_job": "k"}},
+            {"labels": {"alertname": "B"}, "status": "odd"},
+            {"labels": {"alertname": "C", "n": 3}},
+        ]
+    )
+    assert series(page, "stackgen_alert_silenced") == [
+        'stackgen_alert_silenced{alertname="B"} 0',
+        'stackgen_alert_silenced{alertname="C",n="3"} 0',
+    ]
 
 
 def test_label_values_are_escaped_as_the_text_format_requires() -> None:
-    page = exporter.exposition([alert({"alertname": "A", "summary": TRICKY, "team": "équipe"})], frozenset())
+    page = exporter.exposition([alert({"alertname": "A", "summary": TRICKY, "team": "équipe"})])
     (line,) = series(page, "stackgen_alert_silenced")
     assert (
         line
@@ -86,13 +110,12 @@ def test_an_alert_with_a_label_name_prometheus_cannot_hold_is_left_out() -> None
             alert({"alertname": "B", "__hidden": "x"}),
             alert({"alertname": "C"}),
         ],
-        frozenset(),
     )
     assert series(page, "stackgen_alert_silenced") == ['stackgen_alert_silenced{alertname="C"} 0']
 
 
 def test_alertmanager_down_is_up_0_and_no_alert() -> None:
-    page = exporter.exposition(None, frozenset())
+    page = exporter.exposition(None)
     assert "stackgen_alertmanager_up 0\n" in page
     assert not series(page, "stackgen_alert_silenced") and not series(page, "stackgen_alert_inhibited")
 
@@ -106,12 +129,13 @@ def test_promtool_accepts_the_page(answer: str, tmp_path: Path) -> None:
     alerts = {
         "alerts": [
             alert({"alertname": "A", "summary": TRICKY, "team": "équipe", "job": "j", "instance": "i:1"}, True),
-            alert({"alertname": "B"}, inhibited=True),
+            alert({"alertname": "B"}, inhibited=True, muted=True),
+            {"labels": {"alertname": "C", "job": "j", "alert_job": "k"}},
         ],
         "empty": [],
         "down": None,
     }[answer]
-    page = exporter.exposition(alerts, frozenset())
+    page = exporter.exposition(alerts)
     result = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -132,10 +156,12 @@ def free_port() -> int:
 
 
 class FakeAlertmanager:
-    """Answers /api/v2/alerts with `alerts`, and records each request's path."""
+    """Answers /api/v2/alerts with `alerts` (truncated: a body shorter than its Content-Length),
+    and records each request's path."""
 
     def __init__(self, alerts: list[dict[str, Any]]) -> None:
         self.alerts = alerts
+        self.truncated = False
         self.paths: list[str] = []
         fake = self
 
@@ -145,6 +171,7 @@ class FakeAlertmanager:
                 body = json.dumps(fake.alerts).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) + (100 if fake.truncated else 0)))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -204,6 +231,10 @@ def test_the_rendered_exporter_serves_alertmanagers_answer(
         # Every state at once: active, silenced, inhibited and not yet processed alerts.
         assert alertmanager.paths == [exporter.API_PATH]
         assert get(f"http://127.0.0.1:{port}/nothing")[0] == 404
+        alertmanager.truncated = True  # the connection drops mid-answer: up 0, no traceback
+        status, _, page = get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and "stackgen_alertmanager_up 0" in page
+        alertmanager.truncated = False
         alertmanager.close()  # Alertmanager goes away: up 0, the scrape still answers
         status, _, page = get(f"http://127.0.0.1:{port}/metrics")
         assert status == 200 and "stackgen_alertmanager_up 0" in page
@@ -212,6 +243,44 @@ def test_the_rendered_exporter_serves_alertmanagers_answer(
         output = proc.communicate(timeout=10)[0].decode()
     assert "Traceback" not in output
     assert f"reading {alertmanager.url}/" in output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.0.0.0:9097", ("0.0.0.0", 9097, socket.AF_INET)),
+        (":9097", ("0.0.0.0", 9097, socket.AF_INET)),
+        ("[::]:9097", ("::", 9097, socket.AF_INET6)),
+        ("[::1]:19097", ("::1", 19097, socket.AF_INET6)),
+    ],
+)
+def test_listen_addresses_of_both_families(text: str, expected: tuple[str, int, int]) -> None:
+    assert exporter.listen_address(text) == expected
+
+
+def test_the_exporter_listens_on_ipv6(alertmanager: FakeAlertmanager) -> None:
+    """An IPv6-only cluster scrapes the sidecar at the pod's IPv6 address."""
+    with socket.socket(socket.AF_INET6) as probe:
+        try:
+            probe.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback on this machine")
+        port = probe.getsockname()[1]
+    env = {"ALERTMANAGER_URL": alertmanager.url, "LISTEN_ADDRESS": f"[::1]:{port}"}
+    proc = subprocess.Popen([sys.executable, "-I", exporter.__file__], env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status, _, page = get(f"http://[::1]:{port}/metrics")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the exporter did not start"
+                time.sleep(0.2)
+        assert status == 200 and "stackgen_alert_silenced{" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_the_exporter_needs_nothing_but_the_standard_library() -> None:

@@ -244,7 +244,8 @@ def silence_reaches_prometheus(stack: dict[str, object]) -> None:
         (own,) = prom_query(f'ALERTS{{{alert}, alertstate="firing"}}')
         (seen,) = wait_for("the exporter's series", lambda: prom_query(f"stackgen_alert_silenced{{{alert}}} == 0"), 30)  # type: ignore[misc]
         expected = {k: v for k, v in own["metric"].items() if k not in ("__name__", "alertstate")}
-        assert {k: v for k, v in seen["metric"].items() if k != "__name__"} == expected
+        # The labels of the alert's ALERTS series, and the stack label Prometheus added when sending.
+        assert {k: v for k, v in seen["metric"].items() if k != "__name__"} == {**expected, "stack": "e2e"}
         assert wait_for("the table to say notifying", lambda: state() == "notifying", 20)
         assert any(r["metric"].get("slo") == "errors" for r in prom_query(escalating))
         silence = {

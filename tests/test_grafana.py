@@ -27,9 +27,7 @@ COMPONENT_METRICS = {
 # What the alert-state exporter exposes, read from its own page.
 COMPONENT_METRICS |= {
     line.split("{")[0].split(" ")[0]
-    for line in alert_state_exporter.exposition(
-        [{"labels": {"alertname": "A"}, "status": {}}], frozenset()
-    ).splitlines()
+    for line in alert_state_exporter.exposition([{"labels": {"alertname": "A"}, "status": {}}]).splitlines()
     if not line.startswith("#")
 }
 

@@ -102,7 +102,7 @@ def test_custom_severities_route_and_escalate() -> None:
     stack = yaml.safe_load(files["prometheus/rules/stack.rules.yml"])["groups"]
     escalation = next(g for g in stack if g["name"] == "stackgen:escalation")["rules"][0]["expr"]
     firing = 'alertstate="firing", severity=~"emergency|critical", escalation_level=""'
-    unsilenced = "unless ignoring (alertstate) (stackgen_alert_silenced == 1)"
+    unsilenced = "unless ignoring (alertstate, stack, prometheus) (stackgen_alert_silenced == 1)"
     assert escalation == (
         f'max by (service, slo, team, severity, category, alertstate) (ALERTS{{{firing}, slo!=""}} {unsilenced})\n'
         f'or (ALERTS{{{firing}, slo=""}} {unsilenced})'

@@ -14,21 +14,12 @@ from stackgen import alert_state_exporter
 from stackgen.components import COMPONENT_PORTS
 from stackgen.model import Spec
 from stackgen.render.common import header
-from stackgen.render.prometheus import external_labels as prometheus_external_labels
 
 EXPORTER_DIR = "alert-state-exporter"
 EXPORTER_FILE = f"{EXPORTER_DIR}/exporter.py"
 
 
-# Labels Prometheus adds to every alert it sends: stackgen's own external label and, under the
-# Prometheus Operator, the Prometheus and replica names it adds.
-OPERATOR_EXTERNAL_LABELS = ("prometheus", "prometheus_replica")
 PORT = COMPONENT_PORTS["alert-state-exporter"]
-
-
-def external_labels(spec: Spec) -> list[str]:
-    names = list(prometheus_external_labels(spec))
-    return names + list(OPERATOR_EXTERNAL_LABELS) if spec.stack.target == "kubernetes" else names
 
 
 def how_to_run(spec: Spec) -> str:
@@ -48,8 +39,8 @@ def how_to_run(spec: Spec) -> str:
 def exporter_text(spec: Spec) -> str:
     head = header(
         spec.source_file,
-        "Exposes Alertmanager's silenced/inhibited state of each alert to Prometheus "
-        "(stackgen_alert_silenced, stackgen_alert_inhibited): escalations stop while the alert "
+        "Exposes Alertmanager's silenced/inhibited/muted state of each alert to Prometheus "
+        "(stackgen_alert_silenced, stackgen_alert_inhibited, stackgen_alert_muted): escalations stop while the alert "
         "they escalate is silenced, and the service dashboards show it. " + how_to_run(spec),
     )
     return head + Path(alert_state_exporter.__file__).read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ from typing import Any
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import GRAFANA_PASSWORD_SECRET, Spec
-from stackgen.render.alert_state import EXPORTER_DIR, external_labels
+from stackgen.render.alert_state import EXPORTER_DIR
 from stackgen.render.common import header, yaml_document
 from stackgen.render.prometheus import OPTIONAL_JOBS
 from stackgen.versions import HEALTHCHECK
@@ -317,7 +317,6 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         environment={
             "ALERTMANAGER_URL": f"http://{cv.address(stack, 'alertmanager')}",
             "LISTEN_ADDRESS": f"0.0.0.0:{cv.COMPONENTS['alert-state-exporter']}",
-            "EXTERNAL_LABELS": ",".join(external_labels(spec)),
             "PYTHONDONTWRITEBYTECODE": "1",
         },
         volumes=[f"./{EXPORTER_DIR}:/app:ro"],

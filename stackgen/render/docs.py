@@ -208,6 +208,7 @@ def render(spec: Spec, other_files: list[str]) -> dict[str, str]:
         stack=spec.stack,
         source=spec.source_file,
         files=[(p, describe(p)) for p in described],
+        ports={component: cv.port_of(spec.stack, component) for component in cv.COMPONENTS},
     )
     return files
 

@@ -436,16 +436,19 @@ ALERTMANAGER_STATE = "alertmanager_state"
 ALERTMANAGER_STATES = (
     ("silenced", "stackgen_alert_silenced == 1"),
     ("inhibited", "stackgen_alert_inhibited == 1"),
+    ("muted", "stackgen_alert_muted == 1"),
     ("notifying", "stackgen_alert_silenced == 0"),
 )
 
 
 def firing_with_alertmanager_state(matchers: str) -> str:
-    """ALERTS firing now, each labelled alertmanager_state: silenced, inhibited, notifying, or
-    unknown (not in Alertmanager yet, or the exporter is down)."""
+    """ALERTS firing now, each labelled alertmanager_state: silenced, inhibited, muted (outside
+    its route's time interval), notifying, or unknown (not in Alertmanager yet, or the
+    exporter is down)."""
     firing = f'ALERTS{{{matchers}, alertstate="firing"}}'
+    matching = cv.MATCHING_SENT_ALERTS
     parts = [
-        f'label_replace({firing} and ignoring (alertstate) ({condition}), "{ALERTMANAGER_STATE}", "{state}", "", "")'
+        f'label_replace({firing} and {matching} ({condition}), "{ALERTMANAGER_STATE}", "{state}", "", "")'
         for state, condition in ALERTMANAGER_STATES
     ]
     parts.append(f'label_replace({firing}, "{ALERTMANAGER_STATE}", "unknown", "", "")')
@@ -463,8 +466,9 @@ def service_dashboard(spec: Spec, service: Service) -> g.Dashboard:
             title=f"Alerts of {service.name} firing now (SLO, plain and escalation alerts) and what "
             "Alertmanager does with them",
             description="Silenced: a silence mutes it (and stops its escalation). Inhibited: a more severe "
-            "alert of the same SLO or service mutes it. Notifying: its receivers are notified. Unknown: "
-            "not in Alertmanager yet, or the alert-state exporter is down.",
+            "alert of the same SLO or service mutes it. Muted: outside its route's time interval (e.g. "
+            "tickets out of business hours). Notifying: its receivers are notified. Unknown: not in "
+            "Alertmanager yet, or the alert-state exporter is down (AlertStateUnknown fires).",
             dataSource=PROM,
             gridPos=g.GridPos(h=6, w=24, x=0, y=y),
             targets=[

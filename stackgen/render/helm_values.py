@@ -63,12 +63,12 @@ def alert_state_sidecar(spec: Spec) -> dict[str, Any]:
         "env": [
             {"name": "ALERTMANAGER_URL", "value": f"http://127.0.0.1:{cv.COMPONENTS['alertmanager']}"},
             {"name": "LISTEN_ADDRESS", "value": f"0.0.0.0:{alert_state.PORT}"},
-            {"name": "EXTERNAL_LABELS", "value": ",".join(alert_state.external_labels(spec))},
             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
         ],
         "ports": [{"name": "alert-state", "containerPort": alert_state.PORT}],
         "volumeMounts": [{"name": volume, "mountPath": "/app", "readOnly": True}],
-        "readinessProbe": {"httpGet": {"path": "/-/healthy", "port": alert_state.PORT}},
+        # Liveness, not readiness: a readiness failure would take Alertmanager out of its Service.
+        "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": alert_state.PORT}},
         "resources": {"limits": {"cpu": "250m", "memory": "128Mi"}, "requests": {"cpu": "10m", "memory": "32Mi"}},
         "securityContext": {
             "runAsNonRoot": True,

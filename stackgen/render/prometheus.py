@@ -32,7 +32,7 @@ def self_jobs(spec: Spec) -> list[str]:
 
 def external_labels(spec: Spec) -> dict[str, str]:
     """Labels Prometheus adds to what it sends out (alerts included): which stack it is."""
-    return {"stack": spec.stack.name}
+    return {cv.LABEL_STACK: spec.stack.name}
 
 
 # The alert-state exporter exposes an alert's own job and instance as alert_job and

@@ -1678,6 +1678,7 @@ def stack_test_file(spec: Spec) -> str:
     if spec.probes:
         tests.append(probes_blind_test(spec))
     tests.append(self_monitoring_test(spec))
+    tests += alert_state_unknown_tests(spec)
     import yaml
 
     doc = {
@@ -1763,6 +1764,50 @@ def self_monitoring_test(spec: Spec) -> dict[str, Any]:
         "input_series": series,
         "alert_rule_test": checks,
     }
+
+
+def alert_state_unknown_tests(spec: Spec) -> list[dict[str, Any]]:
+    """AlertStateUnknown: the exporter answers but Alertmanager's API does not from 10m; the
+    exporter stops answering at 10m; the exporter is never scraped. Each fires its `for`
+    after the problem starts, not before."""
+    rule = _stack_rule(spec, cv.ALERT_STATE_UNKNOWN)
+    wait = rule_render.ALERT_STATE_UNKNOWN_FOR
+    # Any instance: the same test file on every target.
+    instance = f"{cv.ALERT_STATE_JOB}:{cv.COMPONENTS[cv.ALERT_STATE_JOB]}"
+    up = series_name("up", {"job": cv.ALERT_STATE_JOB, "instance": instance})
+    fires = {"exp_labels": dict(rule["labels"]), "exp_annotations": dict(rule["annotations"])}
+    start = 600
+
+    def case(name: str, series: list[dict[str, str]], since: int, labels: dict[str, str]) -> dict[str, Any]:
+        return {
+            "name": f"{cv.ALERT_STATE_UNKNOWN}: {name}; it fires {format_duration(wait)} later.",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [
+                {"eval_time": at(since + wait - 60), "alertname": cv.ALERT_STATE_UNKNOWN, "exp_alerts": []},
+                {
+                    "eval_time": at(since + wait + 60),
+                    "alertname": cv.ALERT_STATE_UNKNOWN,
+                    "exp_alerts": [{**fires, "exp_labels": {**fires["exp_labels"], **labels}}],
+                },
+            ],
+        }
+
+    return [
+        case(
+            "Alertmanager's API stops answering the exporter at 10m",
+            [{"series": up, "values": "1x30"}, {"series": "stackgen_alertmanager_up", "values": "1x10 0x20"}],
+            start,
+            {},
+        ),
+        case(
+            "the exporter stops answering Prometheus at 10m",
+            [{"series": up, "values": "1x10 0x20"}, {"series": "stackgen_alertmanager_up", "values": "1x10"}],
+            start,
+            {},
+        ),
+        case("the exporter is never scraped", [], 0, {"job": cv.ALERT_STATE_JOB}),
+    ]
 
 
 def _stack_rules(spec: Spec) -> list[dict[str, Any]]:

@@ -406,15 +406,15 @@ def info_file(spec: Spec, slo: SLO) -> str:
     return head + yaml_list("groups", [(None, group)])
 
 
-# Alertmanager's silences, per alert, from the alert-state exporter: the same labels as the
-# alert's ALERTS series, but for alertstate.
+# Alertmanager's silences, per alert, from the alert-state exporter: the labels of the alert's
+# ALERTS series but alertstate, plus those Prometheus adds when sending (ignored).
 SILENCED = "stackgen_alert_silenced == 1"
 
 
 def unsilenced(alerts: str) -> str:
     """`alerts` (ALERTS series) but those Alertmanager silences. Without the exporter's series
     (it is down, or the alert has not reached Alertmanager yet) every alert counts."""
-    return f"{alerts} unless ignoring (alertstate) ({SILENCED})"
+    return f"{alerts} unless {cv.MATCHING_SENT_ALERTS} ({SILENCED})"
 
 
 def escalation_source(spec: Spec) -> str:
@@ -569,6 +569,7 @@ def stack_rules(spec: Spec) -> str:
                             "({{ $labels.rule_group }}).",
                         },
                     },
+                    alert_state_unknown_rule(),
                     {
                         "alert": "AlertmanagerNotificationsFailing",
                         "expr": "increase(alertmanager_notifications_failed_total[5m]) > 0",
@@ -587,6 +588,26 @@ def stack_rules(spec: Spec) -> str:
     groups.extend(escalation_rules(spec))
     head = header(spec.source_file, "Stack-wide rules: watchdog, service-down, self-monitoring, escalation.")
     return head + yaml_list("groups", groups)
+
+
+ALERT_STATE_UNKNOWN_FOR = 5 * 60
+
+
+def alert_state_unknown_rule() -> dict[str, Any]:
+    """Silences stop escalations only while Prometheus hears of them: say so when it cannot."""
+    job = promql.equals("job", cv.ALERT_STATE_JOB)
+    return {
+        "alert": cv.ALERT_STATE_UNKNOWN,
+        "expr": f"max(stackgen_alertmanager_up) == 0\nor max(up{{{job}}}) == 0\nor absent(up{{{job}}})",
+        "for": format_duration(ALERT_STATE_UNKNOWN_FOR),
+        "labels": {"severity": "warning", "category": "platform"},
+        "annotations": {
+            "summary": "Prometheus does not know which alerts Alertmanager silences: escalations ignore silences",
+            "description": "The alert-state exporter is down or cannot read Alertmanager's API. Until it is back, "
+            "escalation levels fire for silenced alerts and the dashboards show each alert's Alertmanager "
+            "state as unknown.",
+        },
+    }
 
 
 def plain_alert_rule(spec: Spec, alert: Alert) -> dict[str, Any]:
