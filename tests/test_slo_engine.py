@@ -257,3 +257,38 @@ def test_explain_prints_the_math() -> None:
     assert "short period policy" in result.output  # search/latency is a 7d SLO
     # 100% errors on a 99.5% SLO: 1h * 14.4 * 0.005 = 259.2 s, + B/2 = 289 s
     assert "289s" in result.output
+
+
+@pytest.mark.parametrize("spec_path", [DEFAULT_SPEC, ROOT / "examples/every-sli-kind.yaml"], ids=lambda p: p.name)
+def test_the_first_firing_evaluation_by_bisection_is_the_scan_s(spec_path: Path) -> None:
+    """first_over_threshold bisects where both ratios can only rise; a plain scan of every
+    evaluation (the reference) finds the same time, for every tier, scenario shape and ratio
+    reading (exact windows and the hourly rollups), the errors stopping before, at and after it."""
+    from stackgen.render import rule_tests as rt
+
+    def scanned(slo, tier, sc, onset, base, ratio):  # type: ignore[no-untyped-def]
+        threshold = Fraction(tier.burn_rate) * Fraction(slo.budget)
+        for t in range(onset + base, onset + 2 * tier.long_window + base, base):
+            ratios = [ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
+            if all(r is not None and r > threshold for r in ratios):
+                return t
+        return None
+
+    model = load_model(spec_path, None)
+    base = model.stack.base_window
+    checked = 0
+    for slo in model.slos:
+        for tier in slo.tiers:
+            for onset in (0, 6 * 3600 + 90):
+                for error in (Decimal(1), Decimal("0.05"), Decimal(tier.burn_rate) * slo.budget * Decimal("1.1")):
+                    for stop in (onset + tier.long_window // 3, onset + 3 * tier.long_window):
+                        sc = rt.Scenario(step=base, end=stop + tier.long_window, onset=onset, stop=stop, error=error)
+                        for ratio in (rt.exact_window_ratio, rt.window_ratio):
+                            expected = scanned(slo, tier, sc, onset, base, ratio)
+                            if expected is None:
+                                with pytest.raises(AssertionError, match="never cross"):
+                                    rt.first_over_threshold(slo, tier, sc, onset, base, ratio)
+                            else:
+                                assert rt.first_over_threshold(slo, tier, sc, onset, base, ratio) == expected
+                            checked += 1
+    assert checked > 100

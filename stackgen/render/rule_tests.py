@@ -715,11 +715,34 @@ Ratio = Callable[[SLO, Scenario, int, int, int], Fraction | None]
 
 def first_over_threshold(slo: SLO, tier: Tier, sc: Scenario, onset: int, base: int, ratio: Ratio) -> int:
     """The first evaluation after onset (on the base grid) where both of the tier's windows,
-    as `ratio` reads them, hold an error ratio over its threshold; within two long windows."""
+    as `ratio` reads them, hold an error ratio over its threshold; within two long windows.
+
+    With constant traffic and errors from onset to stop, a window ending by stop only trades
+    clean samples for bad ones as it slides, so both ratios only rise until stop: there the
+    first such evaluation is found by bisection (a 3d tier at 1m would scan thousands of
+    evaluations). Anything else, and past stop, is scanned in order."""
     threshold = Fraction(tier.burn_rate) * _fraction(slo.budget)
-    for t in range(onset + base, onset + 2 * tier.long_window + base, base):
+
+    def over(t: int) -> bool:
         ratios = [ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
-        if all(r is not None and r > threshold for r in ratios):
+        return all(r is not None and r > threshold for r in ratios)
+
+    first, end = onset + base, onset + 2 * tier.long_window + base
+    if sc.busy is None and not sc.phases and "error_at" not in vars(sc) and onset == sc.onset:
+        # The last evaluation (on the grid from `first`) whose windows end by stop.
+        rising_until = first + (min(sc.stop, end - base) - first) // base * base
+        if rising_until >= first and over(rising_until):
+            lo, hi = first, rising_until  # over(hi); the answer is the first grid time in [lo, hi] that is over
+            while lo < hi:
+                mid = lo + (hi - lo) // (2 * base) * base
+                if over(mid):
+                    hi = mid
+                else:
+                    lo = mid + base
+            return lo
+        first = max(first, rising_until + base)
+    for t in range(first, end, base):
+        if over(t):
             return t
     raise AssertionError(f"{slo.id} {tier.long}: the errors never cross the threshold")
 
