@@ -283,10 +283,18 @@ def silence_reaches_prometheus(stack: dict[str, object]) -> None:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(request, timeout=5).close()
-        (row,) = wait_for(
-            "the posted alert's series", lambda: prom_query('stackgen_alert_silenced{alertname="DiskFull"}'), 30
-        )  # type: ignore[misc]
-        assert {k: v for k, v in row["metric"].items() if k != "__name__"} == disk
+        rows = wait_for(
+            "the posted alert's series",
+            lambda: len(found := prom_query('{__name__=~"stackgen_alert_.+", alertname="DiskFull"}')) == 3 and found,
+            30,
+        )
+        # Every state's series (silenced, inhibited, muted) gets them back.
+        assert sorted(r["metric"].pop("__name__") for r in rows) == [  # type: ignore[union-attr]
+            "stackgen_alert_inhibited",
+            "stackgen_alert_muted",
+            "stackgen_alert_silenced",
+        ]
+        assert all(r["metric"] == disk for r in rows), rows  # type: ignore[union-attr]
         print("silence: exporter, dashboard table and escalation source agree")
     except AssertionError:
         logs: Path = stack["logs"]  # type: ignore[assignment]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stackgen import alert_state_exporter
 from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import Probe, ScrapeJob, Spec
@@ -41,7 +42,7 @@ def external_labels(spec: Spec) -> dict[str, str]:
 ALERT_STATE_RELABEL = [
     {
         "source_labels": ["__name__", f"alert_{label}"],
-        "regex": "stackgen_alert_(?:silenced|inhibited);(.*)",
+        "regex": f"stackgen_alert_(?:{'|'.join(alert_state_exporter.STATES)});(.*)",
         "target_label": label,
         "replacement": "$1",
     }
