@@ -1428,6 +1428,19 @@ def coverage_only_tests(spec: Spec, service: Service, slo: SLO) -> str:
     )
 
 
+def burn_alert_labels(slo: SLO, tier: Any) -> dict[str, str]:
+    """The labels of a tier's burn-rate alert as ALERTS holds them (but alertstate)."""
+    return {
+        "alertname": cv.burn_alert_name(tier),
+        "severity": tier.alert_severity,
+        "service": slo.service,
+        "slo": slo.name,
+        "team": slo.team,
+        "category": "slo",
+        "tier": tier.severity,
+    }
+
+
 def one_chain_per_incident_test(spec: Spec) -> dict[str, Any] | None:
     """An outage fires both page tiers of an SLO: the first escalation level fires once for
     that SLO (one chain per incident), and once more for another SLO's page."""
@@ -1444,19 +1457,7 @@ def one_chain_per_incident_test(spec: Spec) -> dict[str, Any] | None:
 
     def firing(slo: SLO, tier: Any) -> dict[str, str]:
         return {
-            "series": series_name(
-                "ALERTS",
-                {
-                    "alertname": cv.burn_alert_name(tier),
-                    "alertstate": "firing",
-                    "severity": tier.alert_severity,
-                    "service": slo.service,
-                    "slo": slo.name,
-                    "team": slo.team,
-                    "category": "slo",
-                    "tier": tier.severity,
-                },
-            ),
+            "series": series_name("ALERTS", {**burn_alert_labels(slo, tier), "alertstate": "firing"}),
             "values": f"1x{span}",
         }
 
@@ -1551,15 +1552,7 @@ def silence_stops_escalation_test(spec: Spec) -> dict[str, Any] | None:
         for tier in slo.tiers:
             if tier.alert_severity not in spec.routing.escalation_severities:
                 continue
-            tier_labels = {
-                "alertname": cv.burn_alert_name(tier),
-                "severity": tier.alert_severity,
-                "service": slo.service,
-                "slo": slo.name,
-                "team": slo.team,
-                "category": "slo",
-                "tier": tier.severity,
-            }
+            tier_labels = burn_alert_labels(slo, tier)
             series.append(
                 {"series": series_name("ALERTS", {**tier_labels, "alertstate": "firing"}), "values": f"1x{steps}"}
             )
