@@ -280,8 +280,8 @@ def test_the_first_firing_evaluation_by_bisection_is_the_scan_s(spec_path: Path)
     for slo in model.slos:
         for tier in slo.tiers:
             # On the grid, off it before the first base sample, and off it later.
-            for onset in (0, 1, base - 1, 6 * 3600 + 90):
-                for error in (Decimal(1), Decimal("0.05"), Decimal(tier.burn_rate) * slo.budget * Decimal("1.1")):
+            for onset in (0, base - 1, 6 * 3600 + 90):
+                for error in (Decimal(1), Decimal(tier.burn_rate) * slo.budget * Decimal("1.1")):
                     for stop in (onset + tier.long_window // 3, onset + 3 * tier.long_window):
                         sc = rt.Scenario(step=base, end=stop + tier.long_window, onset=onset, stop=stop, error=error)
                         for ratio in (rt.exact_window_ratio, rt.window_ratio):
