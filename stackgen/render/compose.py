@@ -8,6 +8,7 @@ from stackgen import conventions as cv
 from stackgen.durations import format_duration
 from stackgen.model import GRAFANA_PASSWORD_SECRET, Spec
 from stackgen.render.alert_state import EXPORTER_DIR
+from stackgen.render.alert_state import PORT as alert_state_port
 from stackgen.render.common import header, yaml_document
 from stackgen.render.prometheus import OPTIONAL_JOBS
 from stackgen.versions import HEALTHCHECK
@@ -316,7 +317,7 @@ def services(spec: Spec) -> dict[str, dict[str, Any]]:
         user="65534:65534",
         environment={
             "ALERTMANAGER_URL": f"http://{cv.address(stack, 'alertmanager')}",
-            "LISTEN_ADDRESS": f"0.0.0.0:{cv.COMPONENTS['alert-state-exporter']}",
+            "LISTEN_ADDRESS": f"0.0.0.0:{alert_state_port}",
             "PYTHONDONTWRITEBYTECODE": "1",
         },
         volumes=[f"./{EXPORTER_DIR}:/app:ro"],

@@ -201,9 +201,9 @@ def alert_state_scrape_config(spec: Spec) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1",
         "kind": "ScrapeConfig",
-        "metadata": metadata(spec, object_name(spec.stack.name, "alert-state-exporter")),
+        "metadata": metadata(spec, alert_state_config_map_name(spec)),
         "spec": {
-            "jobName": "alert-state-exporter",
+            "jobName": cv.ALERT_STATE_JOB,  # AlertStateUnknown reads up{job="alert-state-exporter"}
             "metricsPath": "/metrics",
             "scheme": "HTTP",
             "staticConfigs": [{"targets": [alert_state_target(spec)]}],
@@ -227,7 +227,8 @@ def alert_state_config_map(spec: Spec) -> dict[str, str]:
 
 
 def alert_state_config_map_name(spec: Spec) -> str:
-    return object_name(spec.stack.name, "alert-state-exporter")
+    """The ConfigMap's name, and the ScrapeConfig's (another kind)."""
+    return object_name(spec.stack.name, cv.ALERT_STATE_JOB)
 
 
 def usernames_secret(spec: Spec) -> str:

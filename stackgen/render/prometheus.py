@@ -158,7 +158,7 @@ def render(spec: Spec) -> dict[str, str]:
             item["honor_labels"] = True
             note += " (honor_labels: pushed job/instance labels are kept)"
         item["static_configs"] = [{"targets": [cv.address(stack, component)]}]
-        if component == "alert-state-exporter":
+        if component == cv.ALERT_STATE_JOB:  # AlertStateUnknown reads this job's up
             note += (
                 " (Alertmanager's silenced/inhibited state per alert; relabelled to the alert's own job and "
                 "instance, so each series matches its ALERTS series)"
