@@ -34,6 +34,9 @@ class SpecError(StackgenError):
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[SpecError], tuple[list[Problem]]]:
+        return (SpecError, (self.problems,))  # as raised in a render worker process
+
 
 class UsageError(StackgenError):
     """A bad command line or environment (e.g. the output path is a file)."""
@@ -57,3 +60,6 @@ class LimitExceeded(StackgenError):
         self.path = path
         self.message = message
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[LimitExceeded], tuple[tuple[str | int, ...], str]]:
+        return (LimitExceeded, (self.path, self.message))  # as raised in a render worker process

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stackgen import render
+from stackgen.errors import LimitExceeded, Problem, SpecError, StackgenError
 from stackgen.model import build_model
 from stackgen.pipeline import load_model
 from stackgen.render import block_yaml, common, render_all
@@ -265,8 +269,63 @@ def test_worker_processes_render_the_same_bytes(monkeypatch: pytest.MonkeyPatch)
     assert spread == here
 
 
+def _slow_here_in_worker(action: Any) -> Any:
+    """A service renderer that is slow in this process (so the worker surely takes chunks) and
+    runs `action` in a worker process."""
+    parent = os.getpid()
+
+    def renderer(spec: Any, service: Any) -> dict[str, str]:
+        if os.getpid() == parent:
+            time.sleep(0.02)
+            return {}
+        return action(service)  # type: ignore[no-any-return]
+
+    return renderer
+
+
+def test_an_error_in_a_worker_process_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A limit an estate breaks is raised in whichever process renders it: the caller gets it
+    whole (path and message, which locate it in the spec), and located errors too."""
+    model = build_model(load_spec_text(synthetic_spec(30), "synthetic.yaml"))
+
+    def breaks_a_limit(service: Any) -> dict[str, str]:
+        raise LimitExceeded(("services", 3, "slos"), f"{service.name}: too many rules")
+
+    part = (lambda spec: {}, _slow_here_in_worker(breaks_a_limit))
+    monkeypatch.setattr(render, "SPLIT_RENDERERS", (*render.SPLIT_RENDERERS, part))
+    monkeypatch.setenv("STACKGEN_JOBS", "2")
+    with pytest.raises(LimitExceeded, match="too many rules") as raised:
+        render_all(model)
+    assert raised.value.path == ("services", 3, "slos")
+
+    problem = Problem("slos.yaml", 7, "services[1]", "bad")
+    part = (lambda spec: {}, _slow_here_in_worker(lambda service: (_ for _ in ()).throw(SpecError([problem]))))
+    monkeypatch.setattr(render, "SPLIT_RENDERERS", (*render.SPLIT_RENDERERS[:-1], part))
+    with pytest.raises(SpecError) as located:
+        render_all(model)
+    assert located.value.problems == [problem]
+
+
+def test_a_killed_worker_process_is_an_error_not_a_partial_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies (the OOM killer) leaves its chunks unrendered: that must be an error
+    the CLI reports, never a render with files missing."""
+    model = build_model(load_spec_text(synthetic_spec(30), "synthetic.yaml"))
+    part = (lambda spec: {}, _slow_here_in_worker(lambda service: os._exit(9)))
+    monkeypatch.setattr(render, "SPLIT_RENDERERS", (*render.SPLIT_RENDERERS, part))
+    monkeypatch.setenv("STACKGEN_JOBS", "2")
+    with pytest.raises(StackgenError, match="ended without its results"):
+        render_all(model)
+
+
 def test_found_by_review_long_multibyte_keys_and_quotes_near_the_width() -> None:
     """An independent review found these two: libyaml's 128 limit on simple keys counts bytes,
     and doubled quotes make a scalar longer than its text (libyaml folds past column 1000)."""
     for data in ({"é" * 65: 1}, {"x" * 127 + "é": 1}, {"k": "'" * 20 + "a" * 965 + " b"}, ["'" * 500 + " b"]):
         assert common.yaml_text(data) == common.pyyaml_text(data)
+
+
+def test_an_error_that_cannot_travel_between_processes_is_still_reported() -> None:
+    carried = render._portable(ValueError(lambda: 1))  # a lambda cannot be pickled
+    assert isinstance(carried, StackgenError) and "a render worker failed: ValueError(" in str(carried)
+    limit = render._portable(LimitExceeded(("services", 0), "over"))
+    assert isinstance(limit, LimitExceeded) and (limit.path, limit.message) == (("services", 0), "over")

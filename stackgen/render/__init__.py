@@ -1,9 +1,9 @@
 """One renderer per artifact; render_all() collects {relative path: text} for the writer.
 
 Renderers whose output grows with the estate (rules, their unit tests, dashboards) are split
-into a stack part and a per-service part. Large specs spread the per-service parts over
-worker processes (fork: they inherit the model, nothing is pickled on the way in); the
-result is the same dict either way, so output bytes do not depend on how it was computed.
+into a stack part and a per-service part. Large specs spread the per-service parts over this
+process and forked workers (fork: they inherit the model, nothing is pickled on the way in);
+the result is the same dict either way, so output bytes do not depend on how it was computed.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import pickle
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 
+from stackgen.errors import StackgenError
 from stackgen.model import Service, Spec
 from stackgen.render import (
     alert_state,
@@ -61,7 +63,8 @@ SPLIT_RENDERERS: tuple[tuple[Renderer, ServiceRenderer], ...] = (
 DERIVED_RENDERERS: tuple[Callable[[Spec, dict[str, str]], dict[str, str]], ...] = (ruler.render, kubernetes.render)
 # Below this many SLOs a worker process costs more than it saves.
 PARALLEL_MIN_SLOS = 200
-JOBS_ENV = "STACKGEN_JOBS"  # 1 renders in this process only; default: one worker per core
+JOBS_ENV = "STACKGEN_JOBS"  # 1 renders in this process only; default: one process per core
+CHUNKS_PER_JOB = 8
 
 
 def render_all(spec: Spec) -> dict[str, str]:
@@ -89,17 +92,7 @@ def _render_all(spec: Spec) -> dict[str, str]:
 
     jobs = _jobs(spec)
     if jobs > 1:
-        global _WORKER_SPEC
-        _WORKER_SPEC = spec  # set before the workers fork, so they inherit it
-        try:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                chunks = [list(range(i, len(spec.services), jobs)) for i in range(jobs)]
-                pending = [pool.submit(_render_services, chunk) for chunk in chunks]
-                _render_here(spec, add, services=())  # this process renders the stack parts meanwhile
-                for future in pending:
-                    add(future.result())
-        finally:
-            _WORKER_SPEC = None
+        _render_spread(spec, add, jobs)
     else:
         _render_here(spec, add, services=spec.services)
     for derived in DERIVED_RENDERERS:
@@ -133,13 +126,79 @@ def _jobs(spec: Spec) -> int:
     return max(1, min(jobs, len(spec.services)))
 
 
-# The model the workers render from.
-_WORKER_SPEC: Spec | None = None
+def _render_spread(spec: Spec, add: Callable[[dict[str, str]], None], jobs: int) -> None:
+    """The per-service parts, over this process and jobs - 1 forked workers. Services come in
+    small chunks that each process takes from one shared counter when it is free, so all end
+    at about the same time, and this process renders too: one process per core, none waits
+    for a slow one. A worker sends its files once, when no chunk is left (sent chunk by chunk
+    while this process renders, they would wait on its interpreter lock)."""
+    count = len(spec.services)
+    chunks = [range(first, count, n) for n in [min(count, jobs * CHUNKS_PER_JOB)] for first in range(n)]
+    context = multiprocessing.get_context("fork")
+    taken = context.Value("i", 0)
+
+    def take() -> range | None:
+        with taken.get_lock():
+            index = taken.value
+            taken.value += 1
+        return chunks[index] if index < len(chunks) else None
+
+    def work(sender: Connection) -> None:
+        message: dict[str, str] | BaseException
+        try:
+            message = {}
+            while (chunk := take()) is not None:
+                message.update(_render_services(spec, chunk))
+        except BaseException as err:  # raised by the caller, as if rendered there
+            message = _portable(err)
+        try:
+            sender.send(message)
+        except OSError:
+            pass  # the caller stopped listening: it has an error of its own to report
+        finally:
+            sender.close()
+
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    try:
+        for _ in range(jobs - 1):
+            receiver, sender = context.Pipe(duplex=False)
+            worker = context.Process(target=work, args=(sender,), daemon=True)
+            worker.start()
+            sender.close()
+            workers.append((worker, receiver))
+        _render_here(spec, add, services=())  # the stack parts, then chunks like the workers
+        while (chunk := take()) is not None:
+            add(_render_services(spec, chunk))
+        for _, receiver in workers:
+            try:
+                message = receiver.recv()
+            except EOFError:
+                raise StackgenError(
+                    f"a render worker process ended without its results (killed? out of memory?); nothing "
+                    f"was written: render again, or with {JOBS_ENV}=1 to render in one process"
+                ) from None
+            if isinstance(message, BaseException):
+                raise message
+            add(message)
+    finally:
+        with taken.get_lock():
+            taken.value = len(chunks)  # on an error here, workers stop after their chunk
+        for process, receiver in workers:
+            receiver.close()  # a worker still sending gets an error and ends
+            process.join()
 
 
-def _render_services(indexes: list[int]) -> dict[str, str]:
-    spec = _WORKER_SPEC
-    assert spec is not None, "worker started without a model"
+def _portable(err: BaseException) -> BaseException:
+    """err as it arrives in another process, or a plain error saying what it was if it cannot
+    make the trip (tested here, not left to fail in the caller)."""
+    try:
+        copy: BaseException = pickle.loads(pickle.dumps(err))
+        return copy
+    except Exception:
+        return StackgenError(f"a render worker failed: {err!r}")
+
+
+def _render_services(spec: Spec, indexes: range) -> dict[str, str]:
     out: dict[str, str] = {}
     for index in indexes:
         service = spec.services[index]
