@@ -160,3 +160,19 @@ def test_escalating_each_tier_separately_fails_the_stack_test(rendered: Path, tm
     output = proc.stdout + proc.stderr
     # The per-tier rule starts a chain per firing tier: the test sees one escalation too many.
     assert proc.returncode != 0 and 'escalated_alertname="SLOBurnRate' in output, output[-1500:]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "stderr"),
+    [("None", 0, ""), ("0", 0, ""), ("2", 2, ""), ("'boom'", 1, "boom\n"), ("256 + 3", 3, "")],
+)
+def test_the_cli_ends_as_sys_exit_would(code: str, status: int, stderr: str) -> None:
+    """main() ends the process without the interpreter's teardown: the same status and the
+    same last words as sys.exit(code), and what was printed is delivered (a pipe here)."""
+    script = f"import sys; from stackgen.cli import _exit; print('said'); _exit({code})"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "said\n", stderr)
+    reference = subprocess.run(
+        [sys.executable, "-c", f"import sys; print('said'); sys.exit({code})"], capture_output=True, text=True
+    )
+    assert (reference.returncode, reference.stderr) == (status, stderr)
