@@ -212,7 +212,7 @@ def main() -> None:
         "",
         f"| {max(SIZES):,} SLOs, fresh render into RAM | `stackgen render` s | peak RSS MB |",
         "|---|---|---|",
-        f"| default: per-service files rendered by {cores} worker processes | {rows[f'fresh{max(SIZES)}']:.2f} | "
+        f"| default: per-service files rendered by {cores} processes (stackgen's and forked workers) | {rows[f'fresh{max(SIZES)}']:.2f} | "
         f"{rss:.0f} |",
         f"| one process (`STACKGEN_JOBS=1`) | {single:.2f} | {single_rss:.0f} |",
         f"| every SLO its own objective (the synthetic spec repeats 5 shapes) | {varied_s:.2f} | {varied_rss:.0f} |",
