@@ -428,16 +428,13 @@ def _exit(code: object) -> None:
     """End the process as sys.exit(code) would, without tearing the interpreter down: every
     file is closed by now, and freeing the model and a big render object by object (~0.1 s
     at 1,000 SLOs) would only delay the exit. Nothing of stackgen's runs at exit."""
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:
-        print(code, file=sys.stderr)
-        status = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`stackgen ... | head`): nothing to deliver
-            status = status or 1
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    try:
+        if not isinstance(code, int | None) and sys.stderr is not None:
+            print(code, file=sys.stderr)
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started with that stream closed (`>&-`)
+                stream.flush()
+    except (OSError, ValueError):  # a closed pipe (`stackgen ... | head`): nothing to deliver
+        status = status or 1
     os._exit(status & 0xFF)

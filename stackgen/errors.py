@@ -35,7 +35,7 @@ class SpecError(StackgenError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     def __reduce__(self) -> tuple[type[SpecError], tuple[list[Problem]]]:
-        return (SpecError, (self.problems,))  # as raised in a render worker process
+        return (type(self), (self.problems,))  # as raised in a render worker process
 
 
 class UsageError(StackgenError):
@@ -62,4 +62,4 @@ class LimitExceeded(StackgenError):
         super().__init__(message)
 
     def __reduce__(self) -> tuple[type[LimitExceeded], tuple[tuple[str | int, ...], str]]:
-        return (LimitExceeded, (self.path, self.message))  # as raised in a render worker process
+        return (type(self), (self.path, self.message))  # as raised in a render worker process

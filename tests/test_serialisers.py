@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -329,3 +331,54 @@ def test_an_error_that_cannot_travel_between_processes_is_still_reported() -> No
     assert isinstance(carried, StackgenError) and "a render worker failed: ValueError(" in str(carried)
     limit = render._portable(LimitExceeded(("services", 0), "over"))
     assert isinstance(limit, LimitExceeded) and (limit.path, limit.message) == (("services", 0), "over")
+
+
+_FAILING_RENDER = r"""
+import multiprocessing, os, sys, time
+sys.path.insert(0, sys.argv[2])
+from synth import synthetic_spec
+from stackgen import render
+from stackgen.errors import StackgenError
+from stackgen.model import build_model
+from stackgen.spec.loader import load_spec_text
+
+model = build_model(load_spec_text(synthetic_spec(200), "synthetic.yaml"))
+parent = os.getpid()
+
+def part(spec, service):
+    if os.getpid() == parent:
+        if sys.argv[1] == "parent-fails":
+            raise StackgenError("the parent failed")
+        return {}
+    if sys.argv[1] == "the-first-worker-dies" and multiprocessing.current_process().name.endswith("-1"):
+        os._exit(9)  # read first by the caller; the second one goes on
+    time.sleep(0.05)  # slow workers: this process surely takes chunks too
+    return {f"big/{service.name}/{i}": "x" * 1000 for i in range(100)}  # more than a pipe holds
+
+render.SPLIT_RENDERERS = (*render.SPLIT_RENDERERS, (lambda spec: {}, part))
+try:
+    render.render_all(model)
+except StackgenError as err:
+    print("raised:", err)
+"""
+
+
+@pytest.mark.parametrize(("case", "jobs"), [("parent-fails", "2"), ("the-first-worker-dies", "3")])
+def test_a_failing_parallel_render_ends_while_workers_still_have_files_to_send(
+    case: str, jobs: str
+) -> None:
+    """An error in this process, or a worker killed while another holds more files than a
+    pipe buffers: the render must end with the error, not wait for ever on a worker that
+    cannot finish sending (it did while workers kept the pipes' read ends forked along)."""
+    bench = str(Path(__file__).resolve().parent.parent / "bench")
+    argv = [sys.executable, "-c", _FAILING_RENDER, case, bench]
+    env = {**os.environ, "STACKGEN_JOBS": jobs}
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            pytest.fail(f"{case}: the render hung")
+    expected = "the parent failed" if case == "parent-fails" else "ended without its results"
+    assert proc.returncode == 0 and "raised:" in out and expected in out, out

@@ -176,3 +176,11 @@ def test_the_cli_ends_as_sys_exit_would(code: str, status: int, stderr: str) -> 
         [sys.executable, "-c", f"import sys; print('said'); sys.exit({code})"], capture_output=True, text=True
     )
     assert (reference.returncode, reference.stderr) == (status, stderr)
+
+
+def test_the_cli_ends_as_sys_exit_would_with_its_output_closed() -> None:
+    """Started with stdout closed (`stackgen render >&-` from cron), Python has no sys.stdout:
+    the status is still 0, with nothing on stderr."""
+    script = "from stackgen.cli import _exit; _exit(0)"
+    done = subprocess.run(["bash", "-c", f"'{sys.executable}' -c '{script}' >&-"], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -143,7 +143,11 @@ def _render_spread(spec: Spec, add: Callable[[dict[str, str]], None], jobs: int)
             taken.value += 1
         return chunks[index] if index < len(chunks) else None
 
-    def work(sender: Connection) -> None:
+    def work(sender: Connection, inherited: list[Connection]) -> None:
+        for receiver in inherited:
+            # Read ends forked along (this worker's, earlier workers'): were they left open, a
+            # send to a caller that stopped listening would block for ever instead of failing.
+            receiver.close()
         message: dict[str, str] | BaseException
         try:
             message = {}
@@ -162,7 +166,8 @@ def _render_spread(spec: Spec, add: Callable[[dict[str, str]], None], jobs: int)
     try:
         for _ in range(jobs - 1):
             receiver, sender = context.Pipe(duplex=False)
-            worker = context.Process(target=work, args=(sender,), daemon=True)
+            inherited = [receiver, *(other for _, other in workers)]
+            worker = context.Process(target=work, args=(sender, inherited), daemon=True)
             worker.start()
             sender.close()
             workers.append((worker, receiver))
@@ -172,7 +177,7 @@ def _render_spread(spec: Spec, add: Callable[[dict[str, str]], None], jobs: int)
         for _, receiver in workers:
             try:
                 message = receiver.recv()
-            except EOFError:
+            except (EOFError, OSError):  # gone before sending, or while sending ("end of file during message")
                 raise StackgenError(
                     f"a render worker process ended without its results (killed? out of memory?); nothing "
                     f"was written: render again, or with {JOBS_ENV}=1 to render in one process"
@@ -181,10 +186,11 @@ def _render_spread(spec: Spec, add: Callable[[dict[str, str]], None], jobs: int)
                 raise message
             add(message)
     finally:
-        with taken.get_lock():
-            taken.value = len(chunks)  # on an error here, workers stop after their chunk
+        # On an error here, workers stop after their chunk. (No lock: a worker killed holding
+        # it would hang this; one increment more past the end changes nothing.)
+        taken.value = len(chunks)
         for process, receiver in workers:
-            receiver.close()  # a worker still sending gets an error and ends
+            receiver.close()  # a worker still sending gets a broken pipe and ends
             process.join()
 
 
@@ -203,5 +209,9 @@ def _render_services(spec: Spec, indexes: range) -> dict[str, str]:
     for index in indexes:
         service = spec.services[index]
         for _, service_part in SPLIT_RENDERERS:
-            out.update(service_part(spec, service))
+            produced = service_part(spec, service)
+            clash = [path for path in produced if path in out]
+            if clash:  # whichever process renders them: render_all checks across processes
+                raise AssertionError(f"two renderers write {sorted(clash)}")
+            out.update(produced)
     return out
