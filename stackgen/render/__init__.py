@@ -85,10 +85,7 @@ def _render_all(spec: Spec) -> dict[str, str]:
     files: dict[str, str] = {}
 
     def add(produced: dict[str, str]) -> None:
-        clash = files.keys() & produced.keys()
-        if clash:
-            raise AssertionError(f"two renderers write {sorted(clash)}")
-        files.update(produced)
+        _merge(files, produced)
 
     jobs = _jobs(spec)
     if jobs > 1:
@@ -152,7 +149,7 @@ def _render_spread(spec: Spec, add: Callable[[dict[str, str]], None], jobs: int)
         try:
             message = {}
             while (chunk := take()) is not None:
-                message.update(_render_services(spec, chunk))
+                _merge(message, _render_services(spec, chunk))
         except BaseException as err:  # raised by the caller, as if rendered there
             message = _portable(err)
         try:
@@ -209,9 +206,14 @@ def _render_services(spec: Spec, indexes: range) -> dict[str, str]:
     for index in indexes:
         service = spec.services[index]
         for _, service_part in SPLIT_RENDERERS:
-            produced = service_part(spec, service)
-            clash = [path for path in produced if path in out]
-            if clash:  # whichever process renders them: render_all checks across processes
-                raise AssertionError(f"two renderers write {sorted(clash)}")
-            out.update(produced)
+            _merge(out, service_part(spec, service))
     return out
+
+
+def _merge(files: dict[str, str], produced: dict[str, str]) -> None:
+    """produced into files. Two renderers writing one path is a bug, caught wherever the files
+    meet: in this process, and in a worker before they travel."""
+    clash = [path for path in produced if path in files]
+    if clash:
+        raise AssertionError(f"two renderers write {sorted(clash)}")
+    files.update(produced)
