@@ -228,6 +228,36 @@ def test_ruler_mode_frees_the_period_from_local_retention(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
+    ("periods", "kept"),
+    [
+        ({}, "30d"),  # the spec's default period (slo_defaults) and its 7d and 28d SLOs: the longest
+        ({"slo_defaults": "7d", "webhooks": "7d"}, "15d"),  # every period shorter: Prometheus' own 15d stays
+        ({"api": "90d"}, "90d"),  # one longer SLO sets it
+    ],
+)
+def test_without_metrics_retention_prometheus_keeps_the_longest_period(
+    tmp_path: Path, periods: dict[str, str], kept: str
+) -> None:
+    """Leaving metrics_retention out never computes a budget from part of its period: the
+    stack keeps the longest SLO period (at least Prometheus' default 15d), in compose and in
+    the kubernetes target's Prometheus values."""
+    data = yaml.safe_load(DEFAULT_SPEC.read_text())
+    del data["stack"]["metrics_retention"]
+    if "slo_defaults" in periods:
+        data["slo_defaults"]["period"] = periods["slo_defaults"]
+    for service in data["services"]:
+        if service["name"] in periods:  # its first SLO
+            service["slos"][0]["period"] = periods[service["name"]]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    model = load_model(path, None)
+    assert max(slo.period for slo in model.slos) <= model.stack.metrics_retention
+    assert f"--storage.tsdb.retention.time={kept}" in render_spec(path)["docker-compose.yml"]
+    values = yaml.safe_load(render_spec(path, "kubernetes")["helm/kube-prometheus-stack.values.yaml"])
+    assert values["prometheus"]["prometheusSpec"]["retention"] == kept
+
+
+@pytest.mark.parametrize(
     ("limits", "message"),
     [
         ({"rules_per_group": 10}, "rules; the mimir ruler allows 10 per group. Raise ruler_max_rules_per_rule_group"),
