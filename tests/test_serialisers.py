@@ -364,9 +364,7 @@ except StackgenError as err:
 
 
 @pytest.mark.parametrize(("case", "jobs"), [("parent-fails", "2"), ("the-first-worker-dies", "3")])
-def test_a_failing_parallel_render_ends_while_workers_still_have_files_to_send(
-    case: str, jobs: str
-) -> None:
+def test_a_failing_parallel_render_ends_while_workers_still_have_files_to_send(case: str, jobs: str) -> None:
     """An error in this process, or a worker killed while another holds more files than a
     pipe buffers: the render must end with the error, not wait for ever on a worker that
     cannot finish sending (it did while workers kept the pipes' read ends forked along)."""
