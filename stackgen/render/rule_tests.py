@@ -496,11 +496,15 @@ def exact_window_ratio(slo: SLO, sc: Scenario, t: int, window: int, base: int) -
 def _constant_ratio(
     start: int, t: int, base: int, step: int, rng: int, onset: int, stop: int, error: Decimal
 ) -> Fraction:
-    total_n = Fraction((t - start) // base + 1) if start > 0 else Fraction(t // base) + Fraction(step, rng)
     lo = max(start, onset + 1, 1)
     hi = min(t, stop)
     errors = 0 if hi < lo else hi // base - (lo - 1) // base
-    return Fraction(errors) * Fraction(error) / total_n
+    share = _fraction(error)
+    # errors * error / samples, as one fraction (Fraction arithmetic is the cost here): the
+    # samples are (t - start) / B + 1, or t / B plus the one scrape of B/step at t=0.
+    if start > 0:
+        return Fraction(errors * share.numerator, share.denominator * ((t - start) // base + 1))
+    return Fraction(errors * share.numerator * rng, share.denominator * ((t // base) * rng + step))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -511,12 +515,7 @@ def _fraction(value: Decimal) -> Fraction:
 def budget_left(slo: SLO, sc: Scenario, t: int, base: int) -> Fraction | None:
     """1 - ratio(period) / b; None before the period's window holds a sample."""
     ratio = window_ratio(slo, sc, t, slo.period, base)
-    return None if ratio is None else _left(ratio, slo.budget)
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _left(ratio: Fraction, budget: Decimal) -> Fraction:
-    return 1 - ratio / _fraction(budget)
+    return None if ratio is None else 1 - ratio / _fraction(slo.budget)
 
 
 def short_burn(slo: SLO, tier: Tier, sc: Scenario, t: int, base: int) -> Fraction:
@@ -724,8 +723,11 @@ def first_over_threshold(slo: SLO, tier: Tier, sc: Scenario, onset: int, base: i
     threshold = Fraction(tier.burn_rate) * _fraction(slo.budget)
 
     def over(t: int) -> bool:
-        ratios = [ratio(slo, sc, t, w, base) for w in (tier.long_window, tier.short_window)]
-        return all(r is not None and r > threshold for r in ratios)
+        for window in (tier.long_window, tier.short_window):
+            value = ratio(slo, sc, t, window, base)
+            if value is None or value <= threshold:
+                return False
+        return True
 
     first, end = onset + base, onset + 2 * tier.long_window + base
     # On the base grid only: _constant_ratio counts grid samples, and a window ending off the
